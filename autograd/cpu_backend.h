@@ -1,0 +1,97 @@
+// The CPU backend: OpenBLAS for every matrix product, plain loops for the rest.
+//
+// Implementation is split by kernel family:
+//   cpu_backend.cpp      memory, GEMM, elementwise, broadcasting, activations
+//   cpu_kernels_nn.cpp   softmax, layer norm, embedding, dropout, data movement, losses, AdamW
+#pragma once
+
+#include <atomic>
+#include <stdexcept>
+
+#include "autograd/backend.h"
+
+namespace unipelt {
+
+// Calls f with a value of the C++ type matching a floating dtype: f(float{}) or f(double{}).
+template <class F>
+void dispatch_float(DType dtype, const char* kernel, F&& f) {
+  if (dtype == DType::F32) {
+    f(float{});
+  } else if (dtype == DType::F64) {
+    f(double{});
+  } else {
+    throw std::invalid_argument(std::string(kernel) + ": needs a floating-point dtype, got " + dtype_name(dtype));
+  }
+}
+
+// The dropout hash (SplitMix64 finaliser of seed and element index): identical on every backend.
+inline double dropout_uniform(uint64_t seed, int64_t i) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+}
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+  MemoryStats memory_stats() const override { return {in_use_.load(), peak_.load()}; }
+  void reset_peak() override { peak_.store(in_use_.load()); }
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void upload(void* dst, const void* host_src, size_t bytes) override;
+  void download(void* host_dst, const void* src, size_t bytes) override;
+  void fill(DType dtype, void* dst, int64_t n, double value) override;
+  void convert(DType src_dtype, const void* src, DType dst_dtype, void* dst, int64_t n) override;
+
+  void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a,
+            int64_t lda, const void* b, int64_t ldb, double beta, void* c, int64_t ldc) override;
+  void gemm_batched(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                    const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b,
+                    double beta, void* c, int64_t ldc, int64_t stride_c, int64_t batch) override;
+
+  void binary(Binary op, DType dtype, const Broadcast4& bc, const void* a, const void* b, void* out) override;
+  void reduce_broadcast(DType dtype, const int64_t shape[4], const int64_t out_stride[4], const void* in, void* out,
+                        int64_t out_numel) override;
+  void expand(DType dtype, const int64_t shape[4], const int64_t in_stride[4], const void* in, void* out) override;
+  void axpy(DType dtype, int64_t n, double alpha, const void* x, void* y) override;
+  void scale(DType dtype, int64_t n, double alpha, const void* x, void* y) override;
+  double dot(DType dtype, int64_t n, const void* x, const void* y) override;
+  void unary_forward(Unary op, DType dtype, int64_t n, const void* x, void* y) override;
+  void unary_backward(Unary op, DType dtype, int64_t n, const void* saved, const void* dy, void* dx) override;
+
+  void softmax_forward(DType dtype, int64_t rows, int64_t cols, const void* x, const void* mask,
+                       int64_t rows_per_mask, void* y) override;
+  void softmax_backward(DType dtype, int64_t rows, int64_t cols, const void* y, const void* dy, void* dx) override;
+  void layernorm_forward(DType dtype, int64_t rows, int64_t cols, double eps, const void* x, const void* gamma,
+                         const void* beta, void* y, void* mean, void* rstd) override;
+  void layernorm_backward(DType dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* mean,
+                          const void* rstd, const void* dy, void* dx, void* dgamma, void* dbeta) override;
+  void embedding_forward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* table, int64_t vocab,
+                         void* out) override;
+  void embedding_backward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* dout, int64_t vocab,
+                          void* dtable) override;
+  void dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) override;
+  void permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) override;
+  void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
+               int64_t dst_ld) override;
+  void normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) override;
+  void cross_entropy_forward(DType dtype, int64_t n, int64_t c, const void* logits, const int32_t* labels,
+                             void* probs, void* loss) override;
+  void cross_entropy_backward(DType dtype, int64_t n, int64_t c, const void* probs, const int32_t* labels,
+                              const void* dloss, void* dlogits) override;
+  void mse_forward(DType dtype, int64_t n, const void* pred, const void* target, void* loss) override;
+  void mse_backward(DType dtype, int64_t n, const void* pred, const void* target, const void* dloss,
+                    void* dpred) override;
+  void adamw_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v,
+                    const AdamWStep& step) override;
+
+ private:
+  std::atomic<size_t> in_use_{0};
+  std::atomic<size_t> peak_{0};
+};
+
+}  // namespace unipelt

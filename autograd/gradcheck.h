@@ -1,0 +1,45 @@
+// Finite-difference gradient checking, in float64 with central differences.
+//
+// For f: inputs -> output, the harness projects the output onto a fixed random direction R,
+// L(inputs) = Σ f(inputs) ⊙ R, so that one backward pass gives the full vector-Jacobian product.
+// It then compares, for every element of every input that requires a gradient,
+//   analytic  dL/dx_j  (the tape's backward)
+//   numeric   (L(x_j + eps) - L(x_j - eps)) / (2 eps)
+// and passes when |analytic - numeric| <= atol + rtol·|numeric| everywhere: the test PyTorch's
+// gradcheck applies, with its default tolerances.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace unipelt {
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-5;
+  double rtol = 1e-3;
+  uint64_t seed = 1234;  // for the projection direction R
+};
+
+struct GradcheckResult {
+  bool passed = true;
+  int64_t elements_checked = 0;
+  double max_abs_error = 0.0;
+  double max_rel_error = 0.0;  // over elements whose numeric gradient exceeds atol
+  std::string worst;           // "input 2 element 17: analytic ..., numeric ..."
+};
+
+using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Inputs must be float64 CPU tensors (integer inputs such as ids and labels are passed through).
+// Only inputs with requires_grad are checked. Leaves the inputs' values unchanged.
+GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
+
+// Random values for tests and gradchecks (uniform in [lo, hi)), deterministic for a seed.
+Tensor random_uniform(const Shape& shape, double lo, double hi, uint64_t seed, DType dtype = DType::F64);
+
+}  // namespace unipelt

@@ -1,0 +1,51 @@
+// Embedding lookup (gather; backward scatter-adds into the table) and dropout (seeded mask, saved).
+#include "autograd/op_util.h"
+
+namespace unipelt::ops {
+using detail::be;
+
+// ids (i32) [...] , table [V, D] -> [..., D]
+Tensor embedding(const Tensor& ids, const Tensor& table) {
+  check(ids.dtype() == DType::I32, "embedding", std::string("ids must be i32, got ") + dtype_name(ids.dtype()));
+  detail::check_float("embedding", table);
+  check(table.ndim() == 2, "embedding", "table must be [V, D], got " + shape_str(table.shape()));
+  check(ids.device() == table.device(), "embedding", "ids and table are on different devices");
+  check(ids.ndim() < 4, "embedding", "ids may have at most 3 dimensions, got " + shape_str(ids.shape()));
+  const int64_t n = ids.numel(), V = table.size(0), D = table.size(1);
+  Shape out_shape = ids.shape();
+  out_shape.push_back(D);
+  Tensor y = detail::empty_as(out_shape, table);
+  be(table).embedding_forward(table.dtype(), n, D, ids.data_as<int32_t>(), table.data(), V, y.data());
+  if (needs_grad({&table})) {
+    tape().record("embedding", y, [ids, table, n, V, D](const Tensor& dy) {
+      Tensor dt = detail::empty_like(table);
+      be(dy).embedding_backward(dy.dtype(), n, D, ids.data_as<int32_t>(), dy.data(), V, dt.data());
+      accumulate_grad(table, dt);
+    });
+  }
+  return y;
+}
+
+// y = x ⊙ mask, mask ∈ {0, 1/(1-p)} drawn from `seed` (inverted dropout); dx = dy ⊙ mask.
+Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training) {
+  detail::check_float("dropout", x);
+  check(p >= 0.0 && p < 1.0, "dropout", "probability must be in [0, 1), got " + std::to_string(p));
+  if (!training || p == 0.0) return x;
+  Tensor mask = detail::empty_like(x);
+  be(x).dropout_mask(x.dtype(), x.numel(), p, seed, mask.data());
+  Tensor y = detail::empty_like(x);
+  Broadcast4 same;
+  same.shape[3] = x.numel();
+  same.a_stride[3] = same.b_stride[3] = 1;
+  be(x).binary(Binary::Mul, x.dtype(), same, x.data(), mask.data(), y.data());
+  if (needs_grad({&x})) {
+    tape().record("dropout", y, [x, mask, same](const Tensor& dy) {
+      Tensor dx = detail::empty_like(dy);
+      be(dy).binary(Binary::Mul, dy.dtype(), same, dy.data(), mask.data(), dx.data());
+      accumulate_grad(x, dx);
+    });
+  }
+  return y;
+}
+
+}  // namespace unipelt::ops

@@ -1,0 +1,72 @@
+#include "autograd/tape.h"
+
+#include <unordered_map>
+
+#include "autograd/backend.h"
+
+namespace unipelt {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}  // namespace
+
+Tape& tape() {
+  thread_local Tape t;
+  return t;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+void Tape::record(const char* op, const Tensor& output, std::function<void(const Tensor&)> backward_fn) {
+  if (!g_grad_enabled) return;
+  output.impl().requires_grad = true;
+  nodes_.push_back(Node{op, output.impl_ptr(), std::move(backward_fn)});
+}
+
+void accumulate_grad(const Tensor& t, const Tensor& g) {
+  if (!t.defined() || !t.requires_grad()) return;
+  check(g.shape() == t.shape() || g.numel() == t.numel(), "accumulate_grad",
+        "gradient " + shape_str(g.shape()) + " does not fit tensor " + shape_str(t.shape()));
+  TensorImpl& impl = t.impl();
+  // Always a fresh TensorImpl over g's bytes: the same gradient tensor may be handed to several
+  // inputs (add passes dy to both operands), and the use count below must see that sharing.
+  Tensor incoming = g.view(t.shape());
+  if (!impl.grad) {
+    impl.grad = incoming.impl_ptr();
+    return;
+  }
+  Tensor current(impl.grad);
+  // The stored gradient may share bytes with another tensor's gradient or with a gradient a backward
+  // closure is still reading. Adding in place would then change both, so copy first.
+  if (current.storage().use_count() > 1) current = current.clone();
+  backend(t.device()).axpy(t.dtype(), t.numel(), 1.0, incoming.data(), current.data());
+  impl.grad = current.impl_ptr();
+}
+
+void Tape::backward(const Tensor& loss) {
+  check(loss.numel() == 1, "backward", "the loss must have one element, got shape " + shape_str(loss.shape()));
+  check(loss.requires_grad(), "backward", "the loss does not depend on anything that requires a gradient");
+  accumulate_grad(loss, Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device()));
+  // The gradients of non-leaf tensors are intermediate: free each as soon as its node has run.
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    std::shared_ptr<TensorImpl> grad = it->output->grad;
+    if (!grad) continue;  // this output did not influence the loss
+    it->output->grad.reset();
+    it->backward(Tensor(grad));
+  }
+  nodes_.clear();
+}
+
+void backward(const Tensor& loss) { tape().backward(loss); }
+
+}  // namespace unipelt

@@ -1,0 +1,68 @@
+// The tape: an explicit Wengert list of the ops run since the last clear().
+//
+// Each differentiable op, when it runs with gradients enabled and at least one input that requires a
+// gradient, appends one Node: the op's name and a backward closure. The closure captures only what its
+// backward needs (e.g. linear captures x only if W needs a gradient). backward(loss) seeds dloss = 1 and
+// runs the closures in reverse order; each reads its output's gradient and accumulates into the inputs
+// that require one (accumulate_grad: a tensor used twice receives the sum).
+//
+// A closure never touches an input that does not require a gradient: no GEMM, no buffer. That is
+// where parameter-efficient tuning saves its time and memory.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace unipelt {
+
+struct Node {
+  const char* op;                 // the op's name, for debugging and tests
+  std::shared_ptr<TensorImpl> output;
+  std::function<void(const Tensor& grad_output)> backward;
+};
+
+class Tape {
+ public:
+  // Called by ops. Records nothing when grad mode is off.
+  void record(const char* op, const Tensor& output, std::function<void(const Tensor& grad_output)> backward);
+  // Reverse-mode sweep from a one-element tensor. Intermediate gradients are freed as soon as the node
+  // that consumes them has run; leaf gradients (parameters) stay in Tensor::grad().
+  void backward(const Tensor& loss);
+  void clear() { nodes_.clear(); }
+  size_t size() const { return nodes_.size(); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+ private:
+  std::vector<Node> nodes_;
+};
+
+// The tape ops record on (one per thread).
+Tape& tape();
+
+// Convenience: tape().backward(loss).
+void backward(const Tensor& loss);
+
+// Gradient mode. Off: ops record nothing and outputs never require gradients (inference).
+bool grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when an op should record: grad mode on and any input requires a gradient.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Adds g into t's gradient (t.grad = g the first time; a sum afterwards). Does nothing when t does not
+// require a gradient.
+void accumulate_grad(const Tensor& t, const Tensor& g);
+
+}  // namespace unipelt

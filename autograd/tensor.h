@@ -1,0 +1,116 @@
+// Tensor: a dense, contiguous, row-major array of up to 4 dimensions.
+//
+// A Tensor is a cheap handle (shared_ptr) to a TensorImpl. Several Tensors may share one Storage:
+// reshape() returns a new TensorImpl over the same bytes. There are no strided views; every op that
+// rearranges memory (permute, slice, concat) writes a fresh contiguous tensor. That keeps every kernel
+// a simple loop over contiguous memory, which is what a reader wants to see.
+//
+// Autograd state lives on the TensorImpl: requires_grad, and the accumulated gradient `grad`.
+// The tape (tape.h) records which op produced which tensor; the Tensor itself knows nothing of it.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace unipelt {
+
+// F32 and F64 hold values; I32 holds token ids and labels (never differentiable).
+enum class DType { F32, F64, I32 };
+enum class Device { CPU, CUDA };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+const char* device_name(Device device);
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+
+// All shape/dtype/device problems raise this, with the op's name and the shapes involved.
+struct ShapeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Raw bytes on one device. Allocation and release go through that device's backend.
+struct Storage {
+  void* data = nullptr;
+  size_t bytes = 0;
+  Device device = Device::CPU;
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+class Tensor;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  DType dtype = DType::F32;
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;  // accumulated d(loss)/d(this); null until backward reaches it
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- construction ----------------------------------------------------------------------
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = Device::CPU);
+  // Copies host values (converted to dtype) into a new tensor.
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::F32,
+                            Device device = Device::CPU);
+  static Tensor from_ints(const std::vector<int32_t>& values, const Shape& shape, Device device = Device::CPU);
+
+  // ---- inspection -----------------------------------------------------------------------
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  int64_t ndim() const { return static_cast<int64_t>(impl().shape.size()); }
+  int64_t size(int64_t axis) const;  // negative axis counts from the end
+  int64_t numel() const { return shape_numel(impl().shape); }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage->device; }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
+  void* data() const { return impl().storage->data; }
+  template <class T>
+  T* data_as() const { return static_cast<T*>(data()); }
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool same(const Tensor& other) const { return impl_ == other.impl_; }
+
+  // ---- autograd state -------------------------------------------------------------------
+  bool requires_grad() const { return impl().requires_grad; }
+  Tensor& set_requires_grad(bool flag);
+  Tensor grad() const;  // undefined Tensor when no gradient has been accumulated
+  void zero_grad() const { impl().grad.reset(); }
+
+  // ---- copies and conversions (never recorded on the tape) ------------------------------
+  std::vector<double> to_vector() const;  // to host, as double
+  std::vector<int32_t> to_ints() const;   // I32 tensors only
+  double item() const;                    // single-element tensors only
+  Tensor to(DType dtype) const;
+  Tensor to(Device device) const;
+  Tensor clone() const;
+  // Same bytes, new shape (numel must match). Not differentiable: ops::reshape is.
+  Tensor view(const Shape& shape) const;
+  void copy_from(const Tensor& src) const;  // same shape and dtype; devices may differ
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// Throws ShapeError("op: message [shapes]") unless cond holds.
+void check(bool cond, const std::string& op, const std::string& message);
+void check_same_shape(const std::string& op, const Tensor& a, const Tensor& b);
+void check_same_dtype_device(const std::string& op, const Tensor& a, const Tensor& b);
+
+}  // namespace unipelt

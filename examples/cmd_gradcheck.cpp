@@ -1,0 +1,74 @@
+// `unipelt gradcheck ops`: every differentiable op, finite-difference checked in float64, one row per
+// op with the worst errors over its shapes. Exit status 1 when any check fails.
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "autograd/op_checks.h"
+#include "examples/cli.h"
+
+namespace {
+
+int run_gradcheck_ops(const unipelt::GradcheckOptions& options, bool verbose) {
+  using namespace unipelt;
+  struct Row {
+    int shapes = 0;
+    double abs = 0, rel = 0, f32 = 0;
+    bool passed = true;
+    std::string failure;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Row> rows;
+  const auto cases = op_cases();
+  for (const OpCase& c : cases) {
+    OpCaseResult r = run_op_case(c, options);
+    if (!rows.count(c.op)) order.push_back(c.op);
+    Row& row = rows[c.op];
+    ++row.shapes;
+    row.abs = std::max(row.abs, r.grad.max_abs_error);
+    row.rel = std::max(row.rel, r.grad.max_rel_error);
+    row.f32 = std::max(row.f32, r.f32_max_error);
+    if (!r.passed() && row.passed) {
+      row.passed = false;
+      row.failure = c.shapes + ": " + (r.grad.passed ? "float32 forward differs from float64" : r.grad.worst);
+    }
+    if (verbose)
+      std::printf("  %-14s %-44s abs %.2e rel %.2e f32 %.2e %s\n", c.op.c_str(), c.shapes.c_str(),
+                  r.grad.max_abs_error, r.grad.max_rel_error, r.f32_max_error, r.passed() ? "ok" : "FAIL");
+  }
+  std::printf("gradcheck ops: float64 central differences, eps %.0e, atol %.0e, rtol %.0e; "
+              "f32 forward tolerance %.0e\n\n",
+              options.eps, options.atol, options.rtol, kF32ForwardTolerance);
+  std::printf("%-14s %6s %13s %13s %13s  %s\n", "op", "shapes", "max abs err", "max rel err", "f32 vs f64", "result");
+  int failures = 0;
+  for (const std::string& op : order) {
+    const Row& row = rows[op];
+    std::printf("%-14s %6d %13.3e %13.3e %13.3e  %s\n", op.c_str(), row.shapes, row.abs, row.rel, row.f32,
+                row.passed ? "pass" : "FAIL");
+    if (!row.passed) {
+      std::printf("    %s\n", row.failure.c_str());
+      ++failures;
+    }
+  }
+  std::printf("\n%zu ops, %zu shapes: %s\n", order.size(), cases.size(),
+              failures ? (std::to_string(failures) + " failed").c_str() : "all passed");
+  return failures ? 1 : 0;
+}
+
+const bool registered = unipelt::cli::register_command(10, [](CLI::App& app) {
+  auto* gc = app.add_subcommand("gradcheck", "Finite-difference gradient checks (float64, central differences)");
+  gc->require_subcommand(1);
+  auto options = std::make_shared<unipelt::GradcheckOptions>();
+  auto verbose = std::make_shared<bool>(false);
+  auto* ops_cmd = gc->add_subcommand("ops", "Check every autograd op on several shapes; one row per op");
+  ops_cmd->add_option("--eps", options->eps, "Finite-difference step")->capture_default_str();
+  ops_cmd->add_option("--atol", options->atol, "Absolute tolerance (PyTorch gradcheck default)")->capture_default_str();
+  ops_cmd->add_option("--rtol", options->rtol, "Relative tolerance (PyTorch gradcheck default)")->capture_default_str();
+  ops_cmd->add_flag("-v,--verbose", *verbose, "Also print one line per checked shape");
+  ops_cmd->callback([options, verbose] {
+    int code = run_gradcheck_ops(*options, *verbose);
+    if (code) throw unipelt::cli::Exit{code};
+  });
+});
+
+}  // namespace

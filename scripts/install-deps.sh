@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian 12 packages. The one install list of the project:
+# the README commands and CI all call this script.
+set -euo pipefail
+PACKAGES=(build-essential cmake pkg-config libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev libutf8proc-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,220 @@
+// Tape autograd: gradient checks of every op, the harness catching a wrong backward, frozen inputs,
+// no-grad mode, accumulation and error messages.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "autograd/backend.h"
+#include "autograd/op_checks.h"
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "tests/test_util.h"
+
+using namespace unipelt;
+
+TEST_CASE("every op passes the float64 gradient check and float32 forward consistency", "[autograd]") {
+  for (const OpCase& c : op_cases()) {
+    OpCaseResult r = run_op_case(c);
+    INFO(c.op << " " << c.shapes << ": " << r.grad.worst << " (f32 error " << r.f32_max_error << ")");
+    CHECK(r.grad.passed);
+    CHECK(r.grad.elements_checked > 0);
+    CHECK(r.f32_passed);
+  }
+}
+
+TEST_CASE("the op suite covers every op of the foundation issue on several shapes", "[autograd]") {
+  std::map<std::string, int> count;
+  for (const OpCase& c : op_cases()) ++count[c.op];
+  for (const char* op : {"linear", "matmul", "bmm", "add", "sub", "mul", "scale", "sum", "mean", "masked_mean", "gelu",
+                         "relu", "tanh", "sigmoid", "softmax", "layer_norm", "embedding", "dropout", "reshape",
+                         "permute", "transpose", "concat", "slice", "select", "cross_entropy", "mse_loss"}) {
+    INFO(op);
+    CHECK(count[op] >= 2);
+  }
+}
+
+namespace {
+// y = x², with a deliberately wrong backward (dx = dy·x, the factor 2 forgotten).
+Tensor wrong_square(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Broadcast4 same;
+  same.shape[3] = x.numel();
+  same.a_stride[3] = same.b_stride[3] = 1;
+  backend(Device::CPU).binary(Binary::Mul, x.dtype(), same, x.data(), x.data(), y.data());
+  tape().record("wrong_square", y, [x, same](const Tensor& dy) {
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    backend(Device::CPU).binary(Binary::Mul, x.dtype(), same, dy.data(), x.data(), dx.data());
+    accumulate_grad(x, dx);
+  });
+  return y;
+}
+}  // namespace
+
+TEST_CASE("the gradient check fails on a deliberately wrong backward", "[autograd]") {
+  Tensor x = random_uniform({3, 4}, 0.5, 1.5, 3).set_requires_grad(true);
+  GradcheckResult bad = gradcheck([](const std::vector<Tensor>& v) { return wrong_square(v[0]); }, {x});
+  CHECK_FALSE(bad.passed);
+  CHECK(bad.max_abs_error > 0.1);
+  CHECK(bad.worst.find("analytic") != std::string::npos);
+  // The same function with the right backward passes.
+  GradcheckResult good = gradcheck([](const std::vector<Tensor>& v) { return ops::mul(v[0], v[0]); }, {x});
+  CHECK(good.passed);
+}
+
+TEST_CASE("the gradient check catches a gradient that is off by a tiny relative amount", "[autograd]") {
+  // 1% too large: above rtol = 1e-3, so it must fail even though it is "almost right".
+  Tensor x = random_uniform({5}, -1, 1, 4).set_requires_grad(true);
+  auto almost = [](const std::vector<Tensor>& v) {
+    Tensor y = ops::scale(v[0], 3.0);
+    Tensor out = Tensor::empty(y.shape(), y.dtype());
+    out.copy_from(y);
+    tape().record("almost", out, [y](const Tensor& dy) { accumulate_grad(y, ops::scale(dy, 1.01)); });
+    return out;
+  };
+  CHECK_FALSE(gradcheck(almost, {x}).passed);
+}
+
+TEST_CASE("a frozen input gets no gradient buffer and no gradient computation", "[autograd]") {
+  auto& cpu = backend(Device::CPU);
+  // A large frozen weight: if backward computed dW, it would allocate 256×512×4 bytes = 512 KiB.
+  Tensor x = random_uniform({8, 512}, -1, 1, 5, DType::F32).set_requires_grad(true);
+  Tensor w_frozen = random_uniform({256, 512}, -1, 1, 6, DType::F32);
+  Tensor w_trained = w_frozen.clone().set_requires_grad(true);
+  const size_t w_bytes = w_frozen.nbytes();
+
+  auto peak_during_backward = [&](const Tensor& w) {
+    tape().clear();
+    Tensor loss = ops::sum(ops::linear(x, w));
+    cpu.reset_peak();
+    const size_t before = cpu.memory_stats().bytes_in_use;
+    backward(loss);
+    return cpu.memory_stats().peak_bytes - before;
+  };
+  const size_t frozen_peak = peak_during_backward(w_frozen);
+  x.zero_grad();
+  const size_t trained_peak = peak_during_backward(w_trained);
+  CHECK_FALSE(w_frozen.grad().defined());
+  CHECK(w_trained.grad().defined());
+  CHECK(x.grad().defined());
+  CHECK(trained_peak >= frozen_peak + w_bytes);
+
+  // Layer norm with frozen gamma/beta: the input still gets its gradient, the parameters none.
+  tape().clear();
+  Tensor h = random_uniform({4, 6}, -1, 1, 7).set_requires_grad(true);
+  Tensor gamma = Tensor::full({6}, 1.0, DType::F64), beta = Tensor::zeros({6}, DType::F64);
+  backward(ops::sum(ops::mul(ops::layer_norm(h, gamma, beta, 1e-5), random_uniform({4, 6}, -1, 1, 8))));
+  CHECK(h.grad().defined());
+  CHECK_FALSE(gamma.grad().defined());
+  CHECK_FALSE(beta.grad().defined());
+}
+
+TEST_CASE("an op on inputs that need no gradient records nothing", "[autograd]") {
+  tape().clear();
+  Tensor a = random_uniform({3, 3}, -1, 1, 9), b = random_uniform({3, 3}, -1, 1, 10);
+  Tensor c = ops::matmul(a, b);
+  CHECK(tape().size() == 0);
+  CHECK_FALSE(c.requires_grad());
+}
+
+TEST_CASE("inference under no-grad records no tape nodes", "[autograd]") {
+  tape().clear();
+  Tensor w = random_uniform({4, 3}, -1, 1, 11).set_requires_grad(true);
+  Tensor x = random_uniform({2, 3}, -1, 1, 12);
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE(grad_enabled());
+    Tensor y = ops::softmax(ops::gelu(ops::linear(x, w)));
+    CHECK(tape().size() == 0);
+    CHECK_FALSE(y.requires_grad());
+  }
+  CHECK(grad_enabled());
+  Tensor y = ops::linear(x, w);
+  CHECK(tape().size() == 1);
+  CHECK(y.requires_grad());
+  tape().clear();
+}
+
+TEST_CASE("gradients accumulate when a tensor is used more than once", "[autograd]") {
+  tape().clear();
+  Tensor x = Tensor::from_vector({1.0, -2.0, 3.0}, {3}, DType::F64).set_requires_grad(true);
+  // L = Σ (x·x + x + reshape(x))  ->  dL/dx = 2x + 2
+  Tensor y = ops::add(ops::add(ops::mul(x, x), x), ops::reshape(x, {3}));
+  backward(ops::sum(y));
+  CHECK(x.grad().to_vector() == std::vector<double>{4.0, -2.0, 8.0});
+  CHECK(tape().size() == 0);  // backward clears the tape
+
+  // A second backward adds to the existing gradient (as PyTorch does until zero_grad).
+  backward(ops::sum(ops::scale(x, 2.0)));
+  CHECK(x.grad().to_vector() == std::vector<double>{6.0, 0.0, 10.0});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("a gradient shared through reshape is not corrupted by accumulation", "[autograd]") {
+  // a and b = reshape(a) receive the same gradient buffer; accumulating into one must not change the other.
+  tape().clear();
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, DType::F64).set_requires_grad(true);
+  Tensor b = Tensor::from_vector({5, 6, 7, 8}, {2, 2}, DType::F64).set_requires_grad(true);
+  Tensor s = ops::add(a, b);  // both get dy itself
+  Tensor loss = ops::add(ops::sum(s), ops::sum(ops::scale(a, 10.0)));
+  backward(loss);
+  CHECK(a.grad().to_vector() == std::vector<double>{11, 11, 11, 11});
+  CHECK(b.grad().to_vector() == std::vector<double>{1, 1, 1, 1});
+}
+
+TEST_CASE("shape errors name the op and the shapes", "[autograd]") {
+  Tensor a = Tensor::zeros({2, 3}, DType::F64), b = Tensor::zeros({4, 5}, DType::F64);
+  auto message = [](auto fn) {
+    try {
+      fn();
+    } catch (const ShapeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string m = message([&] { ops::matmul(a, b); });
+  CHECK(m.find("matmul") != std::string::npos);
+  CHECK(m.find("[2, 3]") != std::string::npos);
+  CHECK(m.find("[4, 5]") != std::string::npos);
+  CHECK(message([&] { ops::add(a, b); }).find("do not broadcast") != std::string::npos);
+  CHECK(message([&] { ops::linear(a, b); }).find("linear") != std::string::npos);
+  CHECK(message([&] { ops::reshape(a, {4, 2}); }).find("reshape") != std::string::npos);
+  CHECK(message([&] { ops::concat({a, b}, 0); }).find("concat") != std::string::npos);
+  CHECK(message([&] { ops::slice(a, 1, 2, 5); }).find("slice") != std::string::npos);
+  CHECK(message([&] { ops::add(a, Tensor::zeros({2, 3}, DType::F32)); }).find("dtypes differ") != std::string::npos);
+  CHECK(message([&] { Tensor::zeros({1, 2, 3, 4, 5}); }).find("at most 4") != std::string::npos);
+  CHECK_THROWS_WITH(ops::embedding(Tensor::from_ints({9}, {1}), Tensor::zeros({3, 2})),
+                    Catch::Contains("outside the table"));
+  CHECK_THROWS_WITH(ops::cross_entropy(Tensor::zeros({1, 2}), Tensor::from_ints({2}, {1})),
+                    Catch::Contains("label 2"));
+}
+
+TEST_CASE("dropout: the same seed gives the same mask, eval mode is the identity", "[autograd]") {
+  Tensor x = Tensor::full({1000}, 1.0, DType::F64);
+  std::vector<double> a = ops::dropout(x, 0.25, 42, true).to_vector();
+  std::vector<double> b = ops::dropout(x, 0.25, 42, true).to_vector();
+  std::vector<double> c = ops::dropout(x, 0.25, 43, true).to_vector();
+  CHECK(a == b);
+  CHECK(a != c);
+  int dropped = 0;
+  for (double v : a) {
+    CHECK((v == 0.0 || std::abs(v - 1.0 / 0.75) < 1e-12));
+    dropped += v == 0.0;
+  }
+  CHECK(dropped > 200);
+  CHECK(dropped < 300);
+  CHECK(ops::dropout(x, 0.25, 42, false).same(x));
+}
+
+TEST_CASE("unipelt gradcheck ops prints every op and exits 0", "[autograd][cli]") {
+  const std::string out = (testing::scratch_dir("gradcheck_cli") / "out.txt").string();
+  const int status = std::system((std::string(UNIPELT_CLI) + " gradcheck ops > " + out).c_str());
+  CHECK(status == 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* op : {"linear", "softmax", "layer_norm", "cross_entropy", "all passed"})
+    CHECK(text.find(op) != std::string::npos);
+}

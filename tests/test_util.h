@@ -1,0 +1,43 @@
+// Small helpers shared by the tests.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace unipelt::testing {
+
+// ctest reports a test that exits with 77 as skipped (SKIP_RETURN_CODE in CMakeLists.txt).
+[[noreturn]] inline void skip(const std::string& reason) {
+  std::printf("SKIPPED: %s\n", reason.c_str());
+  std::fflush(stdout);
+  std::_Exit(77);
+}
+
+// The local data mirror: $UNIPELT_DATA, else ../shared/data beside the source tree. Empty if absent.
+inline std::filesystem::path data_dir() {
+  if (const char* env = std::getenv("UNIPELT_DATA"); env && *env) return env;
+  std::filesystem::path p = std::filesystem::path(UNIPELT_SOURCE_DIR) / ".." / "shared" / "data";
+  return std::filesystem::exists(p) ? std::filesystem::canonical(p) : std::filesystem::path();
+}
+
+// The data mirror's path to `relative`, or skip the test with a clear message when it is absent.
+inline std::filesystem::path require_data(const std::string& relative) {
+  auto root = data_dir();
+  if (root.empty() || !std::filesystem::exists(root / relative))
+    skip("needs " + relative + " from the data mirror (set UNIPELT_DATA or provide ../shared/data)");
+  return root / relative;
+}
+
+inline std::filesystem::path source_dir() { return UNIPELT_SOURCE_DIR; }
+
+// A fresh scratch directory under the build tree.
+inline std::filesystem::path scratch_dir(const std::string& name) {
+  auto p = std::filesystem::path(UNIPELT_BINARY_DIR) / "test_scratch" / name;
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+}  // namespace unipelt::testing
