@@ -72,3 +72,57 @@ const bool registered = unipelt::cli::register_command(10, [](CLI::App& app) {
 });
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// `unipelt gradcheck methods`
+// ---------------------------------------------------------------------------------------------
+#include "pelt/method_checks.h"
+
+namespace {
+
+int run_gradcheck_methods(const unipelt::GradcheckOptions& options) {
+  using namespace unipelt;
+  std::printf("gradcheck methods: loss w.r.t. every trainable parameter, tiny BERT (2 layers, hidden 16, 2 heads), "
+              "batch of 3 with padding, float64, eps %.0e atol %.0e rtol %.0e\n\n",
+              options.eps, options.atol, options.rtol);
+  std::printf("%-16s %-7s %-15s %8s %9s %12s %12s  %s\n", "method", "pool", "task", "tensors", "elements",
+              "max abs err", "max rel err", "result");
+  int failures = 0, rows = 0;
+  for (const std::string& method : preset_names()) {
+    const bool has_gates = preset(method).gated;
+    for (GatePool pool : {GatePool::Masked, GatePool::All}) {
+      if (!has_gates && pool == GatePool::All) continue;  // pooling only matters where there are gates
+      for (bool regression : {false, true}) {
+        MethodCheck c = check_method(method, pool, regression, options);
+        ++rows;
+        std::printf("%-16s %-7s %-15s %8lld %9lld %12.3e %12.3e  %s\n", method.c_str(),
+                    has_gates ? gate_pool_name(pool) : "-", regression ? "regression" : "classification",
+                    static_cast<long long>(c.trainable_tensors), static_cast<long long>(c.result.elements_checked),
+                    c.result.max_abs_error, c.result.max_rel_error, c.result.passed ? "pass" : "FAIL");
+        if (!c.result.passed) {
+          std::printf("    %s\n", c.result.worst.c_str());
+          ++failures;
+        }
+        std::fflush(stdout);
+      }
+    }
+  }
+  std::printf("\n%d checks: %s\n", rows, failures ? (std::to_string(failures) + " failed").c_str() : "all passed");
+  return failures ? 1 : 0;
+}
+
+const bool registered_methods = unipelt::cli::register_command(11, [](CLI::App& app) {
+  auto* gc = app.get_subcommand("gradcheck");
+  auto options = std::make_shared<unipelt::GradcheckOptions>();
+  auto* cmd = gc->add_subcommand("methods", "Check every method preset (both gate poolings, classification and "
+                                            "regression) on a tiny random BERT");
+  cmd->add_option("--eps", options->eps, "Finite-difference step")->capture_default_str();
+  cmd->add_option("--atol", options->atol, "Absolute tolerance")->capture_default_str();
+  cmd->add_option("--rtol", options->rtol, "Relative tolerance")->capture_default_str();
+  cmd->callback([options] {
+    int code = run_gradcheck_methods(*options);
+    if (code) throw unipelt::cli::Exit{code};
+  });
+});
+
+}  // namespace

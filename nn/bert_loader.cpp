@@ -1,0 +1,76 @@
+#include "nn/bert_loader.h"
+
+#include <sstream>
+
+#include "nn/checkpoint_names.h"
+#include "nn/safetensors.h"
+
+namespace unipelt {
+
+std::string BertLoadReport::summary() const {
+  std::ostringstream out;
+  out << "loaded BERT";
+  if (!ignored.empty()) out << "; ignored " << ignored.size() << " tensors (pre-training heads / buffers)";
+  if (!unused.empty()) out << "; " << unused.size() << " unused tensors";
+  if (classifier_initialised) out << "; classifier initialised from the seed (not in the checkpoint)";
+  return out.str();
+}
+
+std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::path& dir,
+                                                         const BertLoadOptions& options, BertLoadReport* report) {
+  const auto config_path = dir / "config.json";
+  const auto weights_path = dir / "model.safetensors";
+  if (!std::filesystem::exists(config_path))
+    throw std::runtime_error(dir.string() + ": no config.json (expected a Hugging Face model directory)");
+  if (!std::filesystem::exists(weights_path))
+    throw std::runtime_error(dir.string() + ": no model.safetensors (only safetensors checkpoints are supported; "
+                                            "convert pytorch_model.bin with the safetensors package)");
+  BertConfig config = load_bert_config(config_path);
+  if (options.num_labels > 0) {
+    config.num_labels = options.num_labels;
+    if (static_cast<int>(config.id2label.size()) != options.num_labels) {
+      config.id2label.clear();
+      for (int i = 0; i < options.num_labels; ++i) config.id2label.push_back("LABEL_" + std::to_string(i));
+    }
+  }
+  auto model = std::make_unique<BertForSequenceClassification>(config, options.dtype, options.device);
+
+  SafetensorsFile file(weights_path);
+  std::vector<std::string> names;
+  for (const StTensorInfo& info : file.tensors()) names.push_back(info.name);
+  NameMapping mapping = map_checkpoint_names(names);
+
+  std::vector<std::pair<std::string, Shape>> expected;
+  const std::vector<NamedTensor> params = model->parameters();
+  for (const NamedTensor& p : params) expected.emplace_back(p.name, p.tensor.shape());
+  // A classifier of another size (a checkpoint fine-tuned on another task) is treated as absent.
+  const bool head_fits = mapping.canonical_to_file.count("classifier.weight") &&
+                         file.info(mapping.canonical_to_file.at("classifier.weight")).shape ==
+                             Shape{config.num_labels, config.hidden_size};
+  if (!head_fits) {
+    for (const char* n : {"classifier.weight", "classifier.bias"}) {
+      if (mapping.canonical_to_file.count(n)) mapping.unused.push_back(mapping.canonical_to_file.at(n) + " (other num_labels)");
+      mapping.canonical_to_file.erase(n);
+    }
+  }
+  std::vector<std::string> missing_head;
+  std::map<std::string, Tensor> loaded = load_expected(file, mapping, expected, options.dtype, true, &missing_head);
+  for (const NamedTensor& p : params)
+    if (loaded.count(p.name)) p.tensor.copy_from(loaded.at(p.name));
+  if (!missing_head.empty()) model->init_classifier(options.seed);
+
+  if (report) {
+    report->ignored = mapping.ignored;
+    report->unused = mapping.unused;
+    report->classifier_initialised = !missing_head.empty();
+  }
+  return model;
+}
+
+std::vector<std::pair<std::string, Tensor>> state_dict(const Module& module) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const NamedTensor& p : module.parameters()) out.emplace_back(p.name, p.tensor.to(Device::CPU));
+  return out;
+}
+
+}  // namespace unipelt

@@ -1,0 +1,37 @@
+// Loading a Hugging Face BERT model directory (config.json + model.safetensors).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/bert.h"
+
+namespace unipelt {
+
+struct BertLoadOptions {
+  int num_labels = 0;  // 0: from config.json (num_labels / id2label), else this value
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+  uint64_t seed = 42;  // initialises the classifier when the checkpoint has none
+};
+
+struct BertLoadReport {
+  std::vector<std::string> ignored;  // e.g. cls.* pre-training heads, with the reason
+  std::vector<std::string> unused;   // tensors in the file this model does not use
+  bool classifier_initialised = false;
+  std::string summary() const;       // one line for the log
+};
+
+// Builds the model from `dir`. The classifier comes from the file when present with the right shape;
+// otherwise it is initialised N(0, initializer_range) from options.seed (and the report says so).
+// Throws one error listing every missing or wrong-shaped tensor.
+std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::path& dir,
+                                                         const BertLoadOptions& options = {},
+                                                         BertLoadReport* report = nullptr);
+
+// The model's parameters as (name, CPU tensor) pairs, ready for write_safetensors.
+std::vector<std::pair<std::string, Tensor>> state_dict(const Module& module);
+
+}  // namespace unipelt

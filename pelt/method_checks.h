@@ -1,0 +1,37 @@
+// `unipelt gradcheck methods`: for each preset, a float64 finite-difference check of the loss with
+// respect to every trainable parameter, on a tiny random BERT with padding in the batch. Shared by the
+// CLI and tests/test_pelt.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "autograd/gradcheck.h"
+#include "pelt/unipelt.h"
+
+namespace unipelt {
+
+// The tiny model the checks use: 2 layers, hidden 16, 2 heads, intermediate 32, vocab 50.
+BertConfig tiny_bert_config(int num_labels);
+// A batch of 3 sequences of length 6, two of them padded (lengths 6, 4, 2); labels for the task.
+Batch tiny_batch(bool regression, DType dtype = DType::F64);
+
+struct TinyPeltSetup {
+  std::unique_ptr<BertForSequenceClassification> bert;
+  std::unique_ptr<PeltModel> model;
+};
+// Random base weights, and every PELT tensor random too (including LoRA's B and the adapter's
+// up-projection, which real init sets to zero), so that every gradient path is exercised.
+TinyPeltSetup make_tiny_pelt(const PeltConfig& config, bool regression, uint64_t seed = 7);
+
+struct MethodCheck {
+  std::string method;
+  GatePool pool;
+  bool regression;
+  GradcheckResult result;
+  int64_t trainable_tensors = 0;
+};
+MethodCheck check_method(const std::string& method, GatePool pool, bool regression,
+                         const GradcheckOptions& options = {});
+
+}  // namespace unipelt
