@@ -149,6 +149,9 @@ void CpuBackend::embedding_backward(DType dtype, int64_t n, int64_t dim, const i
     const T* g = static_cast<const T*>(dout);
     std::fill_n(dt, vocab * dim, T(0));
     for (int64_t i = 0; i < n; ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab)
+        throw std::out_of_range("embedding: id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                                " is outside the table of " + std::to_string(vocab) + " rows");
       T* row = dt + static_cast<int64_t>(ids[i]) * dim;
       for (int64_t d = 0; d < dim; ++d) row[d] += g[i * dim + d];
     }

@@ -192,6 +192,15 @@ TEST_CASE("shape errors name the op and the shapes", "[autograd]") {
                     Catch::Contains("label 2"));
 }
 
+TEST_CASE("the CPU embedding backward refuses an out-of-range id instead of writing outside the table",
+          "[autograd]") {
+  // Regression test: the scatter-add once trusted its ids and wrote past the gradient buffer.
+  std::vector<double> dout(4, 1.0), table(6, 0.0);
+  const int32_t ids[2] = {1, 7};
+  CHECK_THROWS_WITH(backend(Device::CPU).embedding_backward(DType::F64, 2, 2, ids, dout.data(), 3, table.data()),
+                    Catch::Contains("id 7"));
+}
+
 TEST_CASE("dropout: the same seed gives the same mask, eval mode is the identity", "[autograd]") {
   Tensor x = Tensor::full({1000}, 1.0, DType::F64);
   std::vector<double> a = ops::dropout(x, 0.25, 42, true).to_vector();

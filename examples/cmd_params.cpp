@@ -1,0 +1,54 @@
+// `unipelt params`: how many parameters a method trains and stores (paper Table 4).
+#include <cstdio>
+
+#include "examples/pelt_options.h"
+#include "pelt/unipelt.h"
+
+namespace {
+
+struct ParamsOptions {
+  std::string config;
+  bool json = false;
+  int num_labels = 2;
+  unipelt::cli::PeltOptions pelt;
+};
+
+void run_params(const ParamsOptions& o) {
+  using namespace unipelt;
+  BertConfig config = load_bert_config(o.config);
+  config.num_labels = o.num_labels;
+  config.id2label.assign(static_cast<size_t>(o.num_labels), "LABEL");
+  BertForSequenceClassification bert(config, DType::F32);  // zeros: counting needs no weights
+  PeltModel model(bert, o.pelt.resolve(), 0);
+  const ParameterCounts c = count_parameters(model);
+  const double trained_pct = 100.0 * static_cast<double>(c.trained) / static_cast<double>(c.base);
+  const double stored_pct = 100.0 * static_cast<double>(c.stored) / static_cast<double>(c.base);
+  if (o.json) {
+    nlohmann::json j = {{"method", model.config().method}, {"pelt", model.config().to_json()},
+                        {"trained", c.trained},            {"stored", c.stored},
+                        {"base", c.base},                  {"head", c.head},
+                        {"trained_percent", trained_pct},  {"stored_percent", stored_pct}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("method            %s\n", model.config().method.c_str());
+  std::printf("base model        %lld parameters (without the %lld of the classification head)\n",
+              static_cast<long long>(c.base), static_cast<long long>(c.head));
+  std::printf("trained           %lld (%.2f%% of the base model), head excluded\n", static_cast<long long>(c.trained),
+              trained_pct);
+  std::printf("stored            %lld (%.2f%%), head excluded%s\n", static_cast<long long>(c.stored), stored_pct,
+              model.config().prefix ? "; prefix ejected (the MLP is dropped after training)" : "");
+}
+
+const bool registered = unipelt::cli::register_command(50, [](CLI::App& app) {
+  auto o = std::make_shared<ParamsOptions>();
+  auto* cmd = app.add_subcommand("params", "Count trained and stored parameters of a method (paper Table 4)");
+  cmd->add_option("--config", o->config, "A BERT config.json (Hugging Face or Google format)")
+      ->required()->check(CLI::ExistingFile);
+  cmd->add_option("--num-labels", o->num_labels, "Size of the classification head")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print JSON instead of text");
+  unipelt::cli::add_pelt_options(cmd, o->pelt);
+  cmd->callback([o] { run_params(*o); });
+});
+
+}  // namespace

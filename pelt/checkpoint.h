@@ -1,0 +1,49 @@
+// Trainable-only checkpoints, in the spirit of peft: the frozen base model is never written.
+//
+//   DIR/pelt_model.safetensors   every trainable tensor (PELT modules, classifier, and the trained base
+//                                tensors of BitFit / fine-tuning), by full name; prefix optionally ejected
+//   DIR/pelt_config.json         {"format": 1, "pelt": {...}, "base_model": {"config": {...},
+//                                 "weights_hash": "fnv1a64:..."}, "prefix_ejected": bool}
+//
+// Loading is strict by exact name (missing and unexpected names are listed) and refuses a base model
+// whose configuration or weights hash differs from the one the checkpoint was trained on.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "pelt/unipelt.h"
+
+namespace unipelt {
+
+// FNV-1a (64-bit) over the float32 values of every base tensor except the classifier, in name order.
+// Independent of the dtype the model runs in.
+std::string base_weights_hash(const BertForSequenceClassification& base);
+
+struct SavedBaseIdentity {
+  nlohmann::json config;
+  std::string weights_hash;
+};
+
+// The identity to record: call before training changes any base tensor (BitFit, fine-tuning).
+SavedBaseIdentity base_identity(const BertForSequenceClassification& base);
+
+// Writes both files atomically. eject_prefix: store the prefix table P instead of its MLP.
+void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
+                          bool eject_prefix);
+
+// The PELT configuration and base identity recorded in DIR/pelt_config.json.
+struct PeltCheckpointInfo {
+  PeltConfig pelt;
+  SavedBaseIdentity base;
+  bool prefix_ejected = false;
+  int num_labels = 2;
+};
+PeltCheckpointInfo read_pelt_checkpoint_info(const std::filesystem::path& dir);
+
+// Builds the PELT model on `base` (which must be the model the checkpoint was trained on) and loads
+// the saved tensors. Throws with a clear message on a base mismatch or missing/unexpected tensors.
+std::unique_ptr<PeltModel> load_pelt_checkpoint(const std::filesystem::path& dir, BertForSequenceClassification& base);
+
+}  // namespace unipelt
