@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "autograd/tensor.h"
 
@@ -144,6 +145,13 @@ class Backend {
 };
 
 Backend& backend(Device device);
+
+// The CPU BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core SkylakeX, 2 threads".
+std::string cpu_blas_info();
+// True when OpenBLAS did not recognise the processor and fell back to its generic (Prescott, SSE3)
+// kernels although the CPU has AVX2: matrix products then run several times slower. Setting
+// OPENBLAS_CORETYPE (e.g. Haswell or SkylakeX) before the program starts selects faster kernels.
+bool cpu_blas_generic_fallback();
 bool cuda_available();  // compiled with CUDA and a device is present
 
 }  // namespace unipelt

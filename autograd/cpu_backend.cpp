@@ -37,6 +37,15 @@ bool cuda_available() {
 #endif
 }
 
+std::string cpu_blas_info() {
+  std::string info = openblas_get_config();
+  return info + ", core " + openblas_get_corename() + ", " + std::to_string(openblas_get_num_threads()) + " threads";
+}
+
+bool cpu_blas_generic_fallback() {
+  return std::string(openblas_get_corename()) == "Prescott" && __builtin_cpu_supports("avx2");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory: 64-byte aligned blocks (what AVX-512 loads like), counted for peak-memory reports.
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "nn/checkpoint_names.h"
+#include "nn/init.h"
 #include "nn/safetensors.h"
 
 namespace unipelt {
@@ -13,6 +14,7 @@ std::string BertLoadReport::summary() const {
   if (!ignored.empty()) out << "; ignored " << ignored.size() << " tensors (pre-training heads / buffers)";
   if (!unused.empty()) out << "; " << unused.size() << " unused tensors";
   if (classifier_initialised) out << "; classifier initialised from the seed (not in the checkpoint)";
+  if (pooler_initialised) out << "; pooler initialised from the seed (not in the checkpoint, e.g. BertForMaskedLM)";
   return out.str();
 }
 
@@ -42,7 +44,11 @@ std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::
 
   std::vector<std::pair<std::string, Shape>> expected;
   const std::vector<NamedTensor> params = model->parameters();
-  for (const NamedTensor& p : params) expected.emplace_back(p.name, p.tensor.shape());
+  // BertForMaskedLM checkpoints have no pooler; like transformers, initialise it and say so.
+  const bool pooler_missing = !mapping.canonical_to_file.count("bert.pooler.dense.weight") &&
+                              !mapping.canonical_to_file.count("bert.pooler.dense.bias");
+  for (const NamedTensor& p : params)
+    if (!(pooler_missing && p.name.rfind("bert.pooler.", 0) == 0)) expected.emplace_back(p.name, p.tensor.shape());
   // A classifier of another size (a checkpoint fine-tuned on another task) is treated as absent.
   const bool head_fits = mapping.canonical_to_file.count("classifier.weight") &&
                          file.info(mapping.canonical_to_file.at("classifier.weight")).shape ==
@@ -58,11 +64,16 @@ std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::
   for (const NamedTensor& p : params)
     if (loaded.count(p.name)) p.tensor.copy_from(loaded.at(p.name));
   if (!missing_head.empty()) model->init_classifier(options.seed);
+  if (pooler_missing) {
+    Rng rng(options.seed + 1);
+    model->pooler.init_bert(rng, config.initializer_range);
+  }
 
   if (report) {
     report->ignored = mapping.ignored;
     report->unused = mapping.unused;
     report->classifier_initialised = !missing_head.empty();
+    report->pooler_initialised = pooler_missing;
   }
   return model;
 }

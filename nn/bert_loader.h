@@ -21,6 +21,7 @@ struct BertLoadReport {
   std::vector<std::string> ignored;  // e.g. cls.* pre-training heads, with the reason
   std::vector<std::string> unused;   // tensors in the file this model does not use
   bool classifier_initialised = false;
+  bool pooler_initialised = false;  // BertForMaskedLM checkpoints have no pooler
   std::string summary() const;       // one line for the log
 };
 

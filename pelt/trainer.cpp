@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -178,6 +179,12 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     progress.message("resuming after epoch " + std::to_string(state.epoch));
   }
   progress.message(report.summary());
+  if (device == Device::CPU) {
+    progress.message("BLAS: " + cpu_blas_info());
+    if (cpu_blas_generic_fallback() && !std::getenv("OPENBLAS_CORETYPE"))
+      progress.message("note: OpenBLAS did not recognise this CPU and uses its generic kernels; matrix products may "
+                       "run several times faster with OPENBLAS_CORETYPE=Haswell (or SkylakeX on AVX-512 machines)");
+  }
   {
     std::ostringstream head;
     head << task.name << " K=" << (config.k ? std::to_string(config.k) : "all") << " (train " << train.size()
