@@ -14,13 +14,12 @@ Tensor unary(const char* name, Unary op, const Tensor& x) {
   be(x).unary_forward(op, x.dtype(), x.numel(), x.data(), y.data());
   if (needs_grad({&x})) {
     const bool saves_output = op == Unary::Tanh || op == Unary::Sigmoid;
-    // Capture the output's storage through a plain view, not the output tensor itself: the node
-    // already owns the output, and a view avoids a reference cycle through its gradient.
+    // Save exactly one of x and y; the closure reaches x's gradient through its slot only.
     Tensor saved = saves_output ? y.view(y.shape()) : x;
-    tape().record(name, y, [op, x, saved](const Tensor& dy) {
+    tape().record(name, y, [op, x_t = grad_target(x), saved](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       be(dy).unary_backward(op, dy.dtype(), dy.numel(), saved.data(), dy.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

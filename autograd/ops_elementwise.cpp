@@ -42,9 +42,9 @@ using detail::be;
 namespace {
 
 // Sums a full-shape gradient down to an operand's (possibly broadcast) shape.
-Tensor reduce_to(const Tensor& grad, const Broadcast4& bc, const int64_t* operand_stride, const Tensor& operand) {
-  if (grad.shape() == operand.shape()) return grad;
-  Tensor out = detail::empty_like(operand);
+Tensor reduce_to(const Tensor& grad, const Broadcast4& bc, const int64_t* operand_stride, const GradTarget& operand) {
+  if (grad.shape() == operand->shape) return grad;
+  Tensor out = empty_for(operand);
   be(grad).reduce_broadcast(grad.dtype(), bc.shape, operand_stride, grad.data(), out.data(), out.numel());
   return out;
 }
@@ -73,26 +73,26 @@ Tensor binary_op(const char* name, Binary op, const Tensor& a, const Tensor& b) 
   be(a).binary(op, a.dtype(), bc, a.data(), b.data(), y.data());
   if (!needs_grad({&a, &b})) return y;
 
-  Tensor a_ref = a.requires_grad() ? a : Tensor(), b_ref = b.requires_grad() ? b : Tensor();
+  GradTarget a_t = grad_target(a), b_t = grad_target(b);
   if (op == Binary::Mul) {
     // d(a·b)/da = b, d(a·b)/db = a: keep each operand only if the other needs a gradient.
     Tensor keep_a = b.requires_grad() ? a : Tensor(), keep_b = a.requires_grad() ? b : Tensor();
     tape().record(name, y, [=](const Tensor& dy) {
-      if (a_ref.defined()) accumulate_grad(a_ref, reduce_to(times_broadcast(dy, keep_b, bc.b_stride, bc), bc, bc.a_stride, a_ref));
-      if (b_ref.defined()) accumulate_grad(b_ref, reduce_to(times_broadcast(dy, keep_a, bc.a_stride, bc), bc, bc.b_stride, b_ref));
+      if (a_t) accumulate_grad(a_t, reduce_to(times_broadcast(dy, keep_b, bc.b_stride, bc), bc, bc.a_stride, a_t));
+      if (b_t) accumulate_grad(b_t, reduce_to(times_broadcast(dy, keep_a, bc.a_stride, bc), bc, bc.b_stride, b_t));
     });
   } else {
     const double sign_b = op == Binary::Sub ? -1.0 : 1.0;
     tape().record(name, y, [=](const Tensor& dy) {
-      if (a_ref.defined()) accumulate_grad(a_ref, reduce_to(dy, bc, bc.a_stride, a_ref));
-      if (b_ref.defined()) {
-        Tensor db = reduce_to(dy, bc, bc.b_stride, b_ref);
+      if (a_t) accumulate_grad(a_t, reduce_to(dy, bc, bc.a_stride, a_t));
+      if (b_t) {
+        Tensor db = reduce_to(dy, bc, bc.b_stride, b_t);
         if (sign_b < 0) {
           Tensor neg = detail::empty_like(db);
           be(db).scale(db.dtype(), db.numel(), -1.0, db.data(), neg.data());
           db = neg;
         }
-        accumulate_grad(b_ref, db);
+        accumulate_grad(b_t, db);
       }
     });
   }
@@ -111,10 +111,10 @@ Tensor scale(const Tensor& x, double alpha) {
   Tensor y = detail::empty_like(x);
   be(x).scale(x.dtype(), x.numel(), alpha, x.data(), y.data());
   if (needs_grad({&x})) {
-    tape().record("scale", y, [x, alpha](const Tensor& dy) {
+    tape().record("scale", y, [x_t = grad_target(x), alpha](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       be(dy).scale(dy.dtype(), dy.numel(), alpha, dy.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

@@ -17,10 +17,10 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
   Tensor y = detail::empty_as(out_shape, table);
   be(table).embedding_forward(table.dtype(), n, D, ids.data_as<int32_t>(), table.data(), V, y.data());
   if (needs_grad({&table})) {
-    tape().record("embedding", y, [ids, table, n, V, D](const Tensor& dy) {
-      Tensor dt = detail::empty_like(table);
+    tape().record("embedding", y, [ids, table_t = grad_target(table), n, V, D](const Tensor& dy) {
+      Tensor dt = empty_for(table_t);
       be(dy).embedding_backward(dy.dtype(), n, D, ids.data_as<int32_t>(), dy.data(), V, dt.data());
-      accumulate_grad(table, dt);
+      accumulate_grad(table_t, dt);
     });
   }
   return y;
@@ -39,10 +39,10 @@ Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training) {
   same.a_stride[3] = same.b_stride[3] = 1;
   be(x).binary(Binary::Mul, x.dtype(), same, x.data(), mask.data(), y.data());
   if (needs_grad({&x})) {
-    tape().record("dropout", y, [x, mask, same](const Tensor& dy) {
+    tape().record("dropout", y, [x_t = grad_target(x), mask, same](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       be(dy).binary(Binary::Mul, dy.dtype(), same, dy.data(), mask.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

@@ -19,20 +19,26 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   be(x).layernorm_forward(x.dtype(), rows, cols, eps, x.data(), gamma.data(), beta.data(), y.data(), mu.data(),
                           rstd.data());
   if (needs_grad({&x, &gamma, &beta})) {
-    Tensor x_ref = x.requires_grad() ? x : Tensor();
-    Tensor g_ref = gamma.requires_grad() ? gamma : Tensor();
-    Tensor b_ref = beta.requires_grad() ? beta : Tensor();
-    Tensor x_saved = x, g_saved = gamma;
+    GradTarget x_t = grad_target(x), g_t = grad_target(gamma), b_t = grad_target(beta);
+    // x is needed for dx and dγ (through x̂); when only β trains (BitFit) nothing but dy is needed.
+    Tensor x_saved = x_t || g_t ? x : Tensor();
+    Tensor g_saved = x_t || g_t ? gamma : Tensor();
     tape().record("layer_norm", y, [=](const Tensor& dy) {
-      Tensor dx = x_ref.defined() ? detail::empty_like(x_saved) : Tensor();
-      Tensor dg = g_ref.defined() ? detail::empty_like(g_saved) : Tensor();
-      Tensor db = b_ref.defined() ? detail::empty_like(b_ref) : Tensor();
+      Tensor db = b_t ? empty_for(b_t) : Tensor();
+      if (!x_saved.defined()) {  // dβ = Σ_rows dy
+        const int64_t shape4[4] = {1, 1, rows, cols}, stride4[4] = {0, 0, 0, 1};
+        be(dy).reduce_broadcast(dy.dtype(), shape4, stride4, dy.data(), db.data(), cols);
+        accumulate_grad(b_t, db);
+        return;
+      }
+      Tensor dx = x_t ? empty_for(x_t) : Tensor();
+      Tensor dg = g_t ? empty_for(g_t) : Tensor();
       auto ptr = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
       be(dy).layernorm_backward(dy.dtype(), rows, cols, x_saved.data(), g_saved.data(), mu.data(), rstd.data(),
                                 dy.data(), ptr(dx), ptr(dg), ptr(db));
-      if (dx.defined()) accumulate_grad(x_ref, dx);
-      if (dg.defined()) accumulate_grad(g_ref, dg);
-      if (db.defined()) accumulate_grad(b_ref, db);
+      accumulate_grad(x_t, dx);
+      accumulate_grad(g_t, dg);
+      accumulate_grad(b_t, db);
     });
   }
   return y;

@@ -34,8 +34,8 @@ void product_forward(const ProductShape& p, const Tensor& a, const Tensor& b, co
 }
 
 // dA (stored like A: ra × ca) from dC (m × n) and B.
-Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const Tensor& a_like, const Tensor& b) {
-  Tensor da = detail::empty_like(a_like);
+Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const GradTarget& a_target, const Tensor& b) {
+  Tensor da = empty_for(a_target);
   if (!p.ta)  // dA = dC · op(B)ᵀ
     be(dc).gemm_batched(dc.dtype(), false, !p.tb, p.m, p.k, p.n, 1.0, dc.data(), p.n, p.m * p.n, b.data(), p.cb,
                         p.rb * p.cb, 0.0, da.data(), p.ca, p.ra * p.ca, p.batch);
@@ -46,8 +46,8 @@ Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const Tensor& a_l
 }
 
 // dB (stored like B: rb × cb) from dC and A.
-Tensor product_grad_b(const ProductShape& p, const Tensor& dc, const Tensor& a, const Tensor& b_like) {
-  Tensor db = detail::empty_like(b_like);
+Tensor product_grad_b(const ProductShape& p, const Tensor& dc, const Tensor& a, const GradTarget& b_target) {
+  Tensor db = empty_for(b_target);
   if (!p.tb)  // dB = op(A)ᵀ · dC
     be(dc).gemm_batched(dc.dtype(), !p.ta, false, p.k, p.n, p.m, 1.0, a.data(), p.ca, p.ra * p.ca, dc.data(), p.n,
                         p.m * p.n, 0.0, db.data(), p.cb, p.rb * p.cb, p.batch);
@@ -74,10 +74,10 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
   if (needs_grad({&a, &b})) {
     // Save A only if B needs a gradient, B only if A needs one.
     Tensor saved_a = b.requires_grad() ? a : Tensor(), saved_b = a.requires_grad() ? b : Tensor();
-    Tensor a_ref = a.requires_grad() ? a : Tensor(), b_ref = b.requires_grad() ? b : Tensor();
-    tape().record(op, c, [p, saved_a, saved_b, a_ref, b_ref](const Tensor& dc) {
-      if (a_ref.defined()) accumulate_grad(a_ref, product_grad_a(p, dc, a_ref, saved_b));
-      if (b_ref.defined()) accumulate_grad(b_ref, product_grad_b(p, dc, saved_a, b_ref));
+    GradTarget a_t = grad_target(a), b_t = grad_target(b);
+    tape().record(op, c, [p, saved_a, saved_b, a_t, b_t](const Tensor& dc) {
+      if (a_t) accumulate_grad(a_t, product_grad_a(p, dc, a_t, saved_b));
+      if (b_t) accumulate_grad(b_t, product_grad_b(p, dc, saved_a, b_t));
     });
   }
   return c;
@@ -124,28 +124,27 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   b.gemm(x.dtype(), false, true, rows, out, in, 1.0, x.data(), in, weight.data(), in, beta, y.data(), out);
 
   if (needs_grad({&x, &weight, &bias})) {
+    // x is kept only to form dW, W only to form dx: a frozen W keeps neither W's gradient nor x alive.
     Tensor x_for_dw = weight.requires_grad() ? x : Tensor();
     Tensor w_for_dx = x.requires_grad() ? weight : Tensor();
-    Tensor x_ref = x.requires_grad() ? x : Tensor();
-    Tensor w_ref = weight.requires_grad() ? weight : Tensor();
-    Tensor b_ref = bias.defined() && bias.requires_grad() ? bias : Tensor();
+    GradTarget x_t = grad_target(x), w_t = grad_target(weight), b_t = grad_target(bias);
     tape().record("linear", y, [=](const Tensor& dy) {
       Backend& bk = be(dy);
-      if (x_ref.defined()) {  // dx = dy · W
-        Tensor dx = detail::empty_like(x_ref);
+      if (x_t) {  // dx = dy · W
+        Tensor dx = empty_for(x_t);
         bk.gemm(dy.dtype(), false, false, rows, in, out, 1.0, dy.data(), out, w_for_dx.data(), in, 0.0, dx.data(), in);
-        accumulate_grad(x_ref, dx);
+        accumulate_grad(x_t, dx);
       }
-      if (w_ref.defined()) {  // dW = dyᵀ · x
-        Tensor dw = detail::empty_like(w_ref);
+      if (w_t) {  // dW = dyᵀ · x
+        Tensor dw = empty_for(w_t);
         bk.gemm(dy.dtype(), true, false, out, in, rows, 1.0, dy.data(), out, x_for_dw.data(), in, 0.0, dw.data(), in);
-        accumulate_grad(w_ref, dw);
+        accumulate_grad(w_t, dw);
       }
-      if (b_ref.defined()) {  // db = Σ_rows dy
-        Tensor db = detail::empty_like(b_ref);
+      if (b_t) {  // db = Σ_rows dy
+        Tensor db = empty_for(b_t);
         const int64_t shape4[4] = {1, 1, rows, out}, stride4[4] = {0, 0, 0, 1};
         bk.reduce_broadcast(dy.dtype(), shape4, stride4, dy.data(), db.data(), out);
-        accumulate_grad(b_ref, db);
+        accumulate_grad(b_t, db);
       }
     });
   }

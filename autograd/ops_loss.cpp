@@ -18,11 +18,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   be(logits).cross_entropy_forward(logits.dtype(), n, c, logits.data(), labels.data_as<int32_t>(), probs.data(),
                                    loss.data());
   if (needs_grad({&logits})) {
-    tape().record("cross_entropy", loss, [logits, labels, probs, n, c](const Tensor& dloss) {
-      Tensor dlogits = detail::empty_like(logits);
+    tape().record("cross_entropy", loss, [logits_t = grad_target(logits), labels, probs, n, c](const Tensor& dloss) {
+      Tensor dlogits = empty_for(logits_t);
       be(dloss).cross_entropy_backward(dloss.dtype(), n, c, probs.data(), labels.data_as<int32_t>(), dloss.data(),
                                        dlogits.data());
-      accumulate_grad(logits, dlogits);
+      accumulate_grad(logits_t, dlogits);
     });
   }
   return loss;
@@ -39,10 +39,10 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
   Tensor loss = detail::empty_as({1}, pred);
   be(pred).mse_forward(pred.dtype(), n, pred.data(), target.data(), loss.data());
   if (needs_grad({&pred})) {
-    tape().record("mse_loss", loss, [pred, target, n](const Tensor& dloss) {
-      Tensor dpred = detail::empty_like(pred);
+    tape().record("mse_loss", loss, [pred_t = grad_target(pred), pred, target, n](const Tensor& dloss) {
+      Tensor dpred = empty_for(pred_t);
       be(dloss).mse_backward(dloss.dtype(), n, pred.data(), target.data(), dloss.data(), dpred.data());
-      accumulate_grad(pred, dpred);
+      accumulate_grad(pred_t, dpred);
     });
   }
   return loss;

@@ -12,11 +12,11 @@ Tensor sum(const Tensor& x) {
   const int64_t zero[4] = {0, 0, 0, 0};
   be(x).reduce_broadcast(x.dtype(), shape4.data(), zero, x.data(), y.data(), 1);
   if (needs_grad({&x})) {
-    tape().record("sum", y, [x, shape4](const Tensor& dy) {
-      Tensor dx = detail::empty_like(x);
+    tape().record("sum", y, [x_t = grad_target(x), shape4](const Tensor& dy) {
+      Tensor dx = empty_for(x_t);
       const int64_t zero4[4] = {0, 0, 0, 0};
       be(dy).expand(dy.dtype(), shape4.data(), zero4, dy.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;
@@ -42,11 +42,11 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask) {
   Tensor y = detail::empty_as({B, H}, x);
   be(x).gemm_batched(x.dtype(), false, false, 1, H, T, 1.0, w.data(), T, T, x.data(), H, T * H, 0.0, y.data(), H, H, B);
   if (needs_grad({&x})) {
-    tape().record("masked_mean", y, [x, w, B, T, H](const Tensor& dy) {
-      Tensor dx = detail::empty_like(x);
+    tape().record("masked_mean", y, [x_t = grad_target(x), w, B, T, H](const Tensor& dy) {
+      Tensor dx = empty_for(x_t);
       be(dy).gemm_batched(dy.dtype(), true, false, T, H, 1, 1.0, w.data(), T, T, dy.data(), H, H, 0.0, dx.data(), H,
                           T * H, B);
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

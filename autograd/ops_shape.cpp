@@ -26,7 +26,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   check(shape_numel(target) == x.numel(), "reshape", "cannot reshape " + shape_str(x.shape()) + " to " + shape_str(shape));
   Tensor y = x.view(target);
   if (needs_grad({&x})) {
-    tape().record("reshape", y, [x](const Tensor& dy) { accumulate_grad(x, dy.view(x.shape())); });
+    tape().record("reshape", y, [x_t = grad_target(x)](const Tensor& dy) { accumulate_grad(x_t, dy); });
   }
   return y;
 }
@@ -52,10 +52,10 @@ Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   if (needs_grad({&x})) {
     const auto out4 = detail::pad4(out_shape);
     std::array<int, 4> inv{inverse4[0], inverse4[1], inverse4[2], inverse4[3]};
-    tape().record("permute", y, [x, out4, inv](const Tensor& dy) {
-      Tensor dx = detail::empty_like(x);
+    tape().record("permute", y, [x_t = grad_target(x), out4, inv](const Tensor& dy) {
+      Tensor dx = empty_for(x_t);
       be(dy).permute(dy.dtype(), out4.data(), inv.data(), dy.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;
@@ -114,16 +114,20 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     offset += row;
   }
   bool any = false;
-  for (const Tensor& x : xs) any = any || needs_grad({&x});
+  std::vector<GradTarget> targets;
+  for (const Tensor& x : xs) {
+    any = any || needs_grad({&x});
+    targets.push_back(grad_target(x));
+  }
   if (any) {
-    tape().record("concat", y, [xs, offsets, outer, inner, out_row, axis, es](const Tensor& dy) {
-      for (size_t i = 0; i < xs.size(); ++i) {
-        if (!xs[i].requires_grad()) continue;
-        const int64_t row = xs[i].size(axis) * inner;
-        Tensor dx = detail::empty_like(xs[i]);
+    tape().record("concat", y, [targets, offsets, outer, inner, out_row, axis, es](const Tensor& dy) {
+      for (size_t i = 0; i < targets.size(); ++i) {
+        if (!targets[i]) continue;
+        const int64_t row = targets[i]->shape[static_cast<size_t>(axis)] * inner;
+        Tensor dx = empty_for(targets[i]);
         be(dy).copy_2d(dy.dtype(), outer, row, static_cast<const char*>(dy.data()) + offsets[i] * es, out_row,
                        dx.data(), row);
-        accumulate_grad(xs[i], dx);
+        accumulate_grad(targets[i], dx);
       }
     });
   }
@@ -145,11 +149,11 @@ Tensor slice(const Tensor& x, int axis, int64_t start, int64_t length) {
   be(x).copy_2d(x.dtype(), outer, out_row, static_cast<const char*>(x.data()) + start * inner * es, in_row, y.data(),
                 out_row);
   if (needs_grad({&x})) {
-    tape().record("slice", y, [x, outer, inner, in_row, out_row, start, es](const Tensor& dy) {
-      Tensor dx = Tensor::zeros(x.shape(), x.dtype(), x.device());
+    tape().record("slice", y, [x_t = grad_target(x), outer, inner, in_row, out_row, start, es](const Tensor& dy) {
+      Tensor dx = Tensor::zeros(x_t->shape, x_t->dtype, x_t->device);
       be(dy).copy_2d(dy.dtype(), outer, out_row, dy.data(), out_row, static_cast<char*>(dx.data()) + start * inner * es,
                      in_row);
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

@@ -22,10 +22,10 @@ Tensor softmax(const Tensor& x, const Tensor& mask) {
                         y.data());
   if (needs_grad({&x})) {
     Tensor saved_y = y.view(y.shape());
-    tape().record("softmax", y, [x, saved_y, rows, cols](const Tensor& dy) {
+    tape().record("softmax", y, [x_t = grad_target(x), saved_y, rows, cols](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       be(dy).softmax_backward(dy.dtype(), rows, cols, saved_y.data(), dy.data(), dx.data());
-      accumulate_grad(x, dx);
+      accumulate_grad(x_t, dx);
     });
   }
   return y;

@@ -29,28 +29,37 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 
 void Tape::record(const char* op, const Tensor& output, std::function<void(const Tensor&)> backward_fn) {
   if (!g_grad_enabled) return;
-  output.impl().requires_grad = true;
-  nodes_.push_back(Node{op, output.impl_ptr(), std::move(backward_fn)});
+  Tensor out = output;
+  out.set_requires_grad(true);
+  nodes_.push_back(Node{op, out.grad_slot(), std::move(backward_fn)});
 }
 
-void accumulate_grad(const Tensor& t, const Tensor& g) {
-  if (!t.defined() || !t.requires_grad()) return;
-  check(g.shape() == t.shape() || g.numel() == t.numel(), "accumulate_grad",
-        "gradient " + shape_str(g.shape()) + " does not fit tensor " + shape_str(t.shape()));
-  TensorImpl& impl = t.impl();
+GradTarget grad_target(const Tensor& t) {
+  return t.defined() && t.requires_grad() ? t.grad_slot() : GradTarget();
+}
+
+Tensor empty_for(const GradTarget& target) { return Tensor::empty(target->shape, target->dtype, target->device); }
+
+void accumulate_grad(const Tensor& t, const Tensor& g) { accumulate_grad(grad_target(t), g); }
+
+void accumulate_grad(const GradTarget& target, const Tensor& g) {
+  if (!target) return;
+  check(g.numel() == shape_numel(target->shape), "accumulate_grad",
+        "gradient " + shape_str(g.shape()) + " does not fit tensor " + shape_str(target->shape));
+  GradSlot& slot = *target;
   // Always a fresh TensorImpl over g's bytes: the same gradient tensor may be handed to several
   // inputs (add passes dy to both operands), and the use count below must see that sharing.
-  Tensor incoming = g.view(t.shape());
-  if (!impl.grad) {
-    impl.grad = incoming.impl_ptr();
+  Tensor incoming = g.view(slot.shape);
+  if (!slot.grad) {
+    slot.grad = incoming.impl_ptr();
     return;
   }
-  Tensor current(impl.grad);
+  Tensor current(slot.grad);
   // The stored gradient may share bytes with another tensor's gradient or with a gradient a backward
   // closure is still reading. Adding in place would then change both, so copy first.
   if (current.storage().use_count() > 1) current = current.clone();
-  backend(t.device()).axpy(t.dtype(), t.numel(), 1.0, incoming.data(), current.data());
-  impl.grad = current.impl_ptr();
+  backend(slot.device).axpy(slot.dtype, incoming.numel(), 1.0, incoming.data(), current.data());
+  slot.grad = current.impl_ptr();
 }
 
 void Tape::backward(const Tensor& loss) {

@@ -18,9 +18,12 @@
 
 namespace unipelt {
 
+// A closure's handle on an input's gradient (see GradSlot in tensor.h); null when none is needed.
+using GradTarget = std::shared_ptr<GradSlot>;
+
 struct Node {
-  const char* op;                 // the op's name, for debugging and tests
-  std::shared_ptr<TensorImpl> output;
+  const char* op;     // the op's name, for debugging and tests
+  GradTarget output;  // where the output's gradient arrives (the output's bytes are not kept)
   std::function<void(const Tensor& grad_output)> backward;
 };
 
@@ -61,8 +64,16 @@ class NoGradGuard {
 // True when an op should record: grad mode on and any input requires a gradient.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
-// Adds g into t's gradient (t.grad = g the first time; a sum afterwards). Does nothing when t does not
-// require a gradient.
+// The slot backward deposits t's gradient into, or null when t requires none. Closures capture this
+// instead of t, so that t's bytes are not kept alive when backward does not read them.
+GradTarget grad_target(const Tensor& t);
+
+// Adds g into the target's gradient (g itself the first time; a sum afterwards). Null: does nothing.
+void accumulate_grad(const GradTarget& target, const Tensor& g);
+// The same for a tensor (nothing when it does not require a gradient).
 void accumulate_grad(const Tensor& t, const Tensor& g);
+
+// An uninitialised tensor shaped like the target's tensor (for gradient buffers).
+Tensor empty_for(const GradTarget& target);
 
 }  // namespace unipelt

@@ -120,10 +120,11 @@ int64_t Tensor::size(int64_t axis) const {
 Tensor& Tensor::set_requires_grad(bool flag) {
   check(!flag || dtype() != DType::I32, "Tensor::set_requires_grad", "integer tensors cannot require gradients");
   impl().requires_grad = flag;
+  if (flag && !impl().slot) impl().slot = std::make_shared<GradSlot>(GradSlot{nullptr, shape(), dtype(), device()});
   return *this;
 }
 
-Tensor Tensor::grad() const { return Tensor(impl().grad); }
+Tensor Tensor::grad() const { return Tensor(impl().slot ? impl().slot->grad : nullptr); }
 
 std::vector<double> Tensor::to_vector() const {
   Tensor host = to(Device::CPU).to(DType::F64);

@@ -47,13 +47,25 @@ struct Storage {
 };
 
 class Tensor;
+struct TensorImpl;
+
+// Where backward deposits a tensor's gradient. It is separate from the tensor's bytes on purpose: a
+// backward closure holds the slot of each input it sends a gradient to, not the input itself, so an
+// activation whose values backward never reads (the input of a frozen linear layer) is freed right
+// after the forward pass.
+struct GradSlot {
+  std::shared_ptr<TensorImpl> grad;  // accumulated d(loss)/d(tensor); null until backward reaches it
+  Shape shape;
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+};
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
   DType dtype = DType::F32;
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;  // accumulated d(loss)/d(this); null until backward reaches it
+  std::shared_ptr<GradSlot> slot;  // created when the tensor first requires a gradient
 };
 
 class Tensor {
@@ -91,7 +103,10 @@ class Tensor {
   bool requires_grad() const { return impl().requires_grad; }
   Tensor& set_requires_grad(bool flag);
   Tensor grad() const;  // undefined Tensor when no gradient has been accumulated
-  void zero_grad() const { impl().grad.reset(); }
+  void zero_grad() const {
+    if (impl().slot) impl().slot->grad.reset();
+  }
+  const std::shared_ptr<GradSlot>& grad_slot() const { return impl().slot; }
 
   // ---- copies and conversions (never recorded on the tape) ------------------------------
   std::vector<double> to_vector() const;  // to host, as double

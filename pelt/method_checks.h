@@ -20,8 +20,8 @@ struct TinyPeltSetup {
   std::unique_ptr<BertForSequenceClassification> bert;
   std::unique_ptr<PeltModel> model;
 };
-// Random base weights, and every PELT tensor random too (including LoRA's B and the adapter's
-// up-projection, which real init sets to zero), so that every gradient path is exercised.
+// Random base weights, and every PELT tensor random too (including LoRA's B, which real init sets to
+// zero, and every bias), so that every gradient path is exercised.
 TinyPeltSetup make_tiny_pelt(const PeltConfig& config, bool regression, uint64_t seed = 7);
 
 struct MethodCheck {

@@ -2,7 +2,8 @@
 # Installs every build and test dependency from Debian 12 packages. The one install list of the project:
 # the README commands and CI all call this script.
 set -euo pipefail
-PACKAGES=(build-essential cmake pkg-config libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev libutf8proc-dev)
+PACKAGES=(build-essential cmake pkg-config libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev libutf8proc-dev
+          curl ca-certificates unzip)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -111,6 +111,33 @@ TEST_CASE("a frozen input gets no gradient buffer and no gradient computation", 
   CHECK_FALSE(beta.grad().defined());
 }
 
+TEST_CASE("an activation that only feeds a frozen linear layer is freed after the forward pass", "[autograd]") {
+  // r = relu(x) feeds y = r·Wᵀ. With W frozen, backward needs W (for dr) but never r's values, so
+  // nothing may keep r alive once the forward pass is done; with W trainable, r is kept for dW.
+  auto& cpu = backend(Device::CPU);
+  Tensor x = random_uniform({64, 256}, -1, 1, 13, DType::F32).set_requires_grad(true);
+  Tensor w_frozen = random_uniform({256, 256}, -1, 1, 14, DType::F32);
+  Tensor w_trained = w_frozen.clone().set_requires_grad(true);
+  const size_t r_bytes = x.nbytes();
+  auto retained_after_forward = [&](const Tensor& w) {
+    tape().clear();
+    const size_t before = cpu.memory_stats().bytes_in_use;
+    Tensor loss;
+    {
+      Tensor r = ops::relu(x);
+      loss = ops::sum(ops::linear(r, w));
+    }
+    const size_t retained = cpu.memory_stats().bytes_in_use - before;
+    backward(loss);
+    return retained;
+  };
+  const size_t frozen = retained_after_forward(w_frozen);
+  const size_t trained = retained_after_forward(w_trained);
+  CHECK(frozen < r_bytes);
+  CHECK(trained >= r_bytes);
+  CHECK(x.grad().defined());
+}
+
 TEST_CASE("an op on inputs that need no gradient records nothing", "[autograd]") {
   tape().clear();
   Tensor a = random_uniform({3, 3}, -1, 1, 9), b = random_uniform({3, 3}, -1, 1, 10);
