@@ -44,6 +44,9 @@ SavedBaseIdentity base_identity(const BertForSequenceClassification& base) {
 
 void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
                           bool eject_prefix) {
+  if (model.lora_merged())
+    throw std::logic_error("cannot save a trainable-only checkpoint after merge_lora(): the LoRA update now lives in "
+                           "the base weights, which such a checkpoint never stores; save before merging");
   std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const NamedTensor& p : model.trainable_parameters())

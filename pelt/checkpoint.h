@@ -2,8 +2,8 @@
 //
 //   DIR/pelt_model.safetensors   every trainable tensor (PELT modules, classifier, and the trained base
 //                                tensors of BitFit / fine-tuning), by full name; prefix optionally ejected
-//   DIR/pelt_config.json         {"format": 1, "pelt": {...}, "base_model": {"config": {...},
-//                                 "weights_hash": "fnv1a64:..."}, "prefix_ejected": bool}
+//   DIR/pelt_config.json         {"format": 1, "pelt": {...}, "num_labels": n, "prefix_ejected": bool,
+//                                 "base_model": {"config": {...}, "weights_hash": "fnv1a64:..."}}
 //
 // Loading is strict by exact name (missing and unexpected names are listed) and refuses a base model
 // whose configuration or weights hash differs from the one the checkpoint was trained on.
@@ -17,7 +17,8 @@
 
 namespace unipelt {
 
-// FNV-1a (64-bit) over the float32 values of every base tensor except the classifier, in name order.
+// FNV-1a (64-bit) over the name and float32 values of every base tensor except the classifier, in the
+// model's parameter order (nn/bert.cpp: named_parameters).
 // Independent of the dtype the model runs in.
 std::string base_weights_hash(const BertForSequenceClassification& base);
 
@@ -30,6 +31,7 @@ struct SavedBaseIdentity {
 SavedBaseIdentity base_identity(const BertForSequenceClassification& base);
 
 // Writes both files atomically. eject_prefix: store the prefix table P instead of its MLP.
+// Refuses a model whose LoRA was merged into the base weights (the checkpoint could not restore it).
 void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
                           bool eject_prefix);
 

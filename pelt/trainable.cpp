@@ -3,7 +3,8 @@
 //   finetune  every base parameter
 //   bitfit    every parameter whose name ends in "bias" (embedding/attention/FFN/LayerNorm/pooler)
 //   all       classifier.* — a deliberate choice: the official UniPELT code leaves the head frozen at its
-//             random init for prefix/LoRA/BitFit runs; we train it for every method (docs/methods.md)
+//             random init for prefix and LoRA runs (and, for BitFit, trains only classifier.bias, as its
+//             freezing keeps every name containing "bias"); we train it for every method (docs/methods.md)
 //   otherwise frozen, including the pooler
 #include "pelt/unipelt.h"
 
@@ -37,7 +38,7 @@ ParameterCounts count_parameters(const PeltModel& model) {
   counts.stored = counts.trained;
   const BertConfig& c = model.base().config();
   for (const NamedTensor& p : model.pelt_parameters()) {
-    counts.trained += p.tensor.numel();
+    if (p.tensor.requires_grad()) counts.trained += p.tensor.numel();  // an ejected prefix no longer trains
     const bool prefix_mlp = p.name.find("prefix_enc_embed") != std::string::npos ||
                             p.name.find("prefix_embed_MLP") != std::string::npos;
     if (!prefix_mlp) counts.stored += p.tensor.numel();

@@ -131,6 +131,7 @@ void PeltModel::merge_lora() {
   lora_query_.clear();
   lora_value_.clear();
   config_.lora = false;
+  lora_merged_ = true;
 }
 
 }  // namespace unipelt

@@ -41,6 +41,7 @@ class PeltModel : public BertSeams {
   void eject_prefix();
   // W_q ← W_q + s·B_q·A_q, W_v likewise, then LoRA is removed. Refuses when LoRA is gated.
   void merge_lora();
+  bool lora_merged() const { return lora_merged_; }
 
   const PeltConfig& config() const { return config_; }
   BertForSequenceClassification& base() const { return base_; }
@@ -62,6 +63,7 @@ class PeltModel : public BertSeams {
   std::vector<std::unique_ptr<LoRA>> lora_query_, lora_value_;
   std::unique_ptr<PrefixTuning> prefix_;
   std::map<std::string, Tensor> gates_;
+  bool lora_merged_ = false;
 };
 
 // Sets requires_grad on the base model's parameters for a method (finetune: all; bitfit: every *bias;

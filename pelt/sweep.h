@@ -1,0 +1,88 @@
+// `unipelt sweep`: every (task, method, K, data seed) of a grid as a child `unipelt train` process,
+// at most `jobs` at a time, resumable. docs/training.md ("Sweeps") describes the usage.
+//
+//   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (pelt/trainer.h), plus train.log (the
+//                                         child's stdout and stderr, appended to on every attempt)
+//   SWEEP/sweep.json                      the grid, the training flags and the command line; a rerun
+//                                         must use the same model, data and training flags
+//   SWEEP/report.md                       the Table-1 report (pelt/report.h)
+//
+// Runs with results.json are skipped; others are started with `train ... --resume`, which continues
+// an interrupted run from its last finished epoch (or starts a new one).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace unipelt {
+
+struct SweepGrid {
+  std::vector<std::string> tasks;   // GLUE names, any spelling task_info accepts
+  std::vector<std::string> methods; // preset names
+  std::vector<size_t> ks;           // 0 = all
+  std::vector<uint64_t> data_seeds;
+};
+
+struct SweepPoint {
+  std::string task, method;  // task: the GLUE folder name
+  size_t k = 0;
+  uint64_t data_seed = 0;
+};
+
+// "a, b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_list(const std::string& csv);
+// "100" -> 100, "all" -> 0; throws std::invalid_argument otherwise.
+size_t parse_k(const std::string& text);
+std::string k_label(size_t k);  // 100 -> "100", 0 -> "all"
+
+// Validates the names (unknown task or method: std::invalid_argument listing the valid ones) and
+// lists the points, task-major in the order given. Duplicates are dropped.
+std::vector<SweepPoint> expand_grid(const SweepGrid& grid);
+
+// ROOT/<task>/<method>/k<K>/seed<S>, e.g. sweep/SST-2/unipelt-apl/k100/seed111 (k "all": kall).
+std::filesystem::path sweep_run_dir(const std::filesystem::path& root, const SweepPoint& point);
+
+enum class RunState { New, Partial, Finished };
+RunState run_state(const std::filesystem::path& run_dir);  // Finished: results.json; Partial: config.json
+
+struct SweepOptions {
+  std::filesystem::path binary;  // the unipelt program (the CLI passes /proc/self/exe)
+  std::filesystem::path root;    // SWEEP_DIR
+  std::string model_dir, data_dir;
+  std::vector<std::string> train_flags;  // passed to every `train` after the grid's own flags
+  SweepGrid grid;
+  int jobs = 1;
+  // With jobs > 1 and OPENBLAS_NUM_THREADS unset, each child gets max(1, cores / jobs) BLAS threads.
+  bool limit_blas_threads = true;
+};
+
+// argv of one child (argv[0] = binary): train --task T --method M --k K --data-seed S --model DIR
+// --data DIR --out RUN --resume, then the train flags.
+std::vector<std::string> sweep_child_argv(const SweepOptions& options, const SweepPoint& point);
+
+struct SweepSummary {
+  size_t total = 0, skipped = 0, finished = 0, failed = 0, interrupted = 0;
+  std::vector<std::string> failures;  // "RUN_DIR: exit status N (see RUN_DIR/train.log)"
+  bool stopped = false;               // Ctrl-C (SIGINT) reached the sweep
+};
+
+// Runs every unfinished grid point. Progress lines go to `log`. SIGINT (Ctrl-C) stops starting new
+// runs and is passed on to the running children, which save their state and exit; the sweep waits
+// for them. Children run in their own process group with stdin from /dev/null.
+SweepSummary run_sweep(const SweepOptions& options, std::ostream& log);
+
+// SWEEP/sweep.json: {"model", "data", "train_flags", "grid", "command"}. check_sweep_manifest throws
+// std::runtime_error when the directory already holds a sweep with another model, data or training
+// flags (the grid and command may change: a sweep can be extended); write_sweep_manifest records the
+// current one (atomically).
+nlohmann::json sweep_manifest(const SweepOptions& options, const std::vector<std::string>& command);
+void check_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
+void write_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
+
+}  // namespace unipelt
