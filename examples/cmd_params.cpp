@@ -18,8 +18,9 @@ void run_params(const ParamsOptions& o) {
   BertConfig config = load_bert_config(o.config);
   config.num_labels = o.num_labels;
   config.id2label.assign(static_cast<size_t>(o.num_labels), "LABEL");
+  const PeltConfig pelt = o.pelt.resolve();  // bad flags fail before the model is allocated
   BertForSequenceClassification bert(config, DType::F32);  // zeros: counting needs no weights
-  PeltModel model(bert, o.pelt.resolve(), 0);
+  PeltModel model(bert, pelt, 0);
   const ParameterCounts c = count_parameters(model);
   const double trained_pct = 100.0 * static_cast<double>(c.trained) / static_cast<double>(c.base);
   const double stored_pct = 100.0 * static_cast<double>(c.stored) / static_cast<double>(c.base);
