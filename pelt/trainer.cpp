@@ -135,21 +135,27 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   const double lr = config.lr > 0 ? config.lr : default_learning_rate(config.pelt);
   Progress progress(log);
 
-  if (std::filesystem::exists(out / "results.json") && resume) {
-    progress.message("run already finished: " + (out / "results.json").string());
-    TrainResult done;
-    done.finished = true;
-    return done;
-  }
   if (!resume && std::filesystem::exists(out / "config.json"))
     throw std::runtime_error(out.string() + " already holds a run; use --resume to continue it or another --out");
-  std::filesystem::create_directories(out);
   if (resume && std::filesystem::exists(out / "config.json")) {
     nlohmann::json saved = read_json(out / "config.json");
     if (saved != config.to_json())
       throw std::runtime_error(out.string() + "/config.json differs from this command's settings; resume with the "
                                               "same flags (saved: " + saved.dump() + ")");
   }
+  if (resume && std::filesystem::exists(out / "results.json")) {
+    progress.message("run already finished: " + (out / "results.json").string());
+    const nlohmann::json results = read_json(out / "results.json");
+    TrainResult done;
+    done.finished = true;
+    done.best_epoch = results.at("best_epoch");
+    done.epochs_run = results.at("epochs_run");
+    done.best_dev = results.at("best_dev").get<std::map<std::string, double>>();
+    done.test = results.at("test").get<std::map<std::string, double>>();
+    done.wall_seconds = results.at("wall_seconds");
+    return done;
+  }
+  std::filesystem::create_directories(out);
   write_text_atomically(out / "config.json", config.to_json().dump(2) + "\n");
 
   // Data: the paper's splits, tokenized once.
@@ -178,6 +184,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     state = load_state(out / "state", model, optimizer);
     progress.message("resuming after epoch " + std::to_string(state.epoch));
   }
+  const double prior_seconds = state.wall_seconds;  // spent by earlier, interrupted invocations
   progress.message(report.summary());
   if (device == Device::CPU) {
     progress.message("BLAS: " + cpu_blas_info());
@@ -254,20 +261,24 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
                            {"lr", linear_schedule(lr, state.step, total_steps, config.warmup_steps)},
                            {"seconds", seconds_since(epoch_start)}};
     state.history.push_back(line);
-    state.wall_seconds += seconds_since(epoch_start);
+    state.wall_seconds = prior_seconds + seconds_since(started);
     write_text_atomically(out / "metrics.jsonl", jsonl(state.history));
     save_state(out / "state", state, model, optimizer);
     progress.message("epoch " + std::to_string(epoch) + "  train loss " +
                      std::to_string(loss_sum / static_cast<double>(steps_per_epoch)) + "  dev " +
                      format_metrics(dev_eval.metrics) + (improved ? "  (best)" : ""));
+    if (g_interrupted) {  // Ctrl-C during the evaluation or the saves: the state just saved is complete
+      progress.message("interrupted after epoch " + std::to_string(epoch) + ": state saved; rerun with --resume");
+      break;
+    }
     if (config.stop_after_epochs > 0 && ++epochs_this_run >= config.stop_after_epochs) break;
   }
-  std::signal(SIGINT, previous_handler);
   result.epochs_run = state.epoch;
   result.best_epoch = state.best_epoch;
-  const bool done = state.epoch >= config.epochs || state.bad_epochs >= config.patience;
+  const bool done = !g_interrupted && (state.epoch >= config.epochs || state.bad_epochs >= config.patience);
   if (!done) {
-    result.wall_seconds = seconds_since(started);
+    std::signal(SIGINT, previous_handler);
+    result.wall_seconds = prior_seconds + seconds_since(started);
     return result;
   }
 
@@ -281,7 +292,8 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   result.finished = true;
   result.best_dev = dev_eval.metrics;
   result.test = test_eval.metrics;
-  result.wall_seconds = state.wall_seconds + seconds_since(started);
+  std::signal(SIGINT, previous_handler);  // the final evaluation is short; Ctrl-C there ends the program
+  result.wall_seconds = prior_seconds + seconds_since(started);
   nlohmann::json results = {{"task", task.name},
                             {"method", config.pelt.method},
                             {"k", config.k},

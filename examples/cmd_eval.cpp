@@ -1,0 +1,56 @@
+// `unipelt eval RUN`: evaluate a run's best checkpoint on one of its protocol splits.
+#include <cstdio>
+#include <iostream>
+
+#include "examples/cli.h"
+#include "pelt/report.h"
+
+namespace {
+
+struct EvalOptions {
+  std::string run, split = "test", data, model, device;
+  bool json = false;
+};
+
+void run_eval(const EvalOptions& o) {
+  using namespace unipelt;
+  LoadedRun run = load_run(o.run, {o.data, o.model, o.device});
+  const auto data = run_examples(run, o.split);
+  const EvalResult r = evaluate_run(run, data);
+  const TaskInfo& task = task_info(run.config.task);
+  if (o.json) {
+    nlohmann::json j = {{"run", o.run},         {"task", task.name}, {"method", run.config.pelt.method},
+                        {"split", o.split},     {"examples", data.size()}, {"metrics", r.metrics},
+                        {"loss", r.loss},       {"gates", r.gates}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("%s  %s  K=%s  data seed %llu  split %s (%zu examples)\n", task.name.c_str(),
+              run.config.pelt.method.c_str(), run.config.k ? std::to_string(run.config.k).c_str() : "all",
+              static_cast<unsigned long long>(run.config.data_seed), o.split.c_str(), data.size());
+  for (const auto& [name, value] : r.metrics)
+    std::printf("  %-12s %.4f%s\n", name.c_str(), value, name == "main" ? ("  (" + task.metric + ")").c_str() : "");
+  std::printf("  %-12s %.4f\n", "loss", r.loss);
+}
+
+const bool registered = unipelt::cli::register_command(61, [](CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a training run's best checkpoint (RUN/best) on its train, dev or "
+                                         "test split and print the metrics");
+  cmd->add_option("run", o->run, "Run directory written by `unipelt train` (config.json, best/)")
+      ->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--split", o->split, "Protocol split: train (the K examples), dev (the 1,000 development "
+                                       "examples) or test (the GLUE dev set)")
+      ->check(CLI::IsMember({"train", "dev", "test"}))->capture_default_str();
+  cmd->add_option("--data", o->data, "Data root to use instead of the one in RUN/config.json")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--model", o->model, "BERT directory to use instead of the one in RUN/config.json (must hold the "
+                                       "same weights: the checkpoint checks a hash)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--device", o->device, "cpu or cuda instead of the run's device")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_flag("--json", o->json, "Print JSON (metrics, loss, gates) instead of text");
+  cmd->callback([o] { run_eval(*o); });
+});
+
+}  // namespace

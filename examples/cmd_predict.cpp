@@ -1,0 +1,84 @@
+// `unipelt predict RUN --input FILE.tsv`: label (or STS-B score) and class probabilities for new texts.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "examples/cli.h"
+#include "nn/safetensors.h"
+#include "pelt/report.h"
+
+namespace {
+
+struct PredictOptions {
+  std::string run, input, output, model, device;
+  bool no_header = false;
+};
+
+void run_predict(const PredictOptions& o) {
+  using namespace unipelt;
+  LoadedRun run = load_run(o.run, {"", o.model, o.device});
+  const TaskInfo& task = task_info(run.config.task);
+  const std::vector<Example> inputs = read_predict_inputs(o.input, task.is_pair);
+  const auto encoded = encode_examples(inputs, *run.tokenizer, run.config.max_len, task.is_pair);
+  const std::vector<Prediction> predictions = predict_outputs(run, encoded);
+
+  std::ostringstream out;
+  if (!o.no_header) {
+    if (task.kind == TaskKind::Regression) {
+      out << "score\n";
+    } else {
+      out << "label";
+      for (const auto& name : task.label_names) out << "\tp_" << name;
+      out << "\n";
+    }
+  }
+  char buf[64];
+  for (const Prediction& p : predictions) {
+    if (task.kind == TaskKind::Regression) {
+      std::snprintf(buf, sizeof buf, "%.4f", p.score);
+      out << buf << "\n";
+      continue;
+    }
+    out << p.label;
+    for (double v : p.probabilities) {
+      std::snprintf(buf, sizeof buf, "\t%.4f", v);
+      out << buf;
+    }
+    out << "\n";
+  }
+  if (o.output.empty()) {
+    std::cout << out.str() << std::flush;
+  } else {
+    const std::string text = out.str();
+    AtomicFileWriter w(o.output);
+    w.write(text.data(), text.size());
+    w.commit();
+    std::fprintf(stderr, "wrote %zu predictions to %s\n", predictions.size(), o.output.c_str());
+  }
+}
+
+const bool registered = unipelt::cli::register_command(62, [](CLI::App& app) {
+  auto o = std::make_shared<PredictOptions>();
+  auto* cmd = app.add_subcommand(
+      "predict", "Predict new texts with a training run's best checkpoint: one output line per input line, the "
+                 "label name (or the STS-B score) and the class probabilities");
+  cmd->add_option("run", o->run, "Run directory written by `unipelt train` (config.json, best/)")
+      ->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--input", o->input,
+                  "UTF-8 TSV, one example per line: the text (single-sentence tasks) or two tab-separated texts "
+                  "(pair tasks). An optional header line names the text columns (sentence | text | text_a; "
+                  "sentence1+sentence2 | text_a+text_b | question+sentence | question1+question2); with it, other "
+                  "columns such as GLUE's index are ignored. Blank lines are errors")
+      ->required()->check(CLI::ExistingFile);
+  cmd->add_option("--output", o->output, "Write the predictions to this file instead of stdout (TSV: label, then "
+                                         "one probability column per class; STS-B: score)");
+  cmd->add_flag("--no-header", o->no_header, "Omit the output's header line");
+  cmd->add_option("--model", o->model, "BERT directory to use instead of the one in RUN/config.json")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--device", o->device, "cpu or cuda instead of the run's device")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->callback([o] { run_predict(*o); });
+});
+
+}  // namespace
