@@ -9,20 +9,9 @@
 #include <stdexcept>
 
 #include "autograd/backend.h"
+#include "autograd/dispatch.h"
 
 namespace unipelt {
-
-// Calls f with a value of the C++ type matching a floating dtype: f(float{}) or f(double{}).
-template <class F>
-void dispatch_float(DType dtype, const char* kernel, F&& f) {
-  if (dtype == DType::F32) {
-    f(float{});
-  } else if (dtype == DType::F64) {
-    f(double{});
-  } else {
-    throw std::invalid_argument(std::string(kernel) + ": needs a floating-point dtype, got " + dtype_name(dtype));
-  }
-}
 
 // The dropout hash (SplitMix64 finaliser of seed and element index): identical on every backend.
 inline double dropout_uniform(uint64_t seed, int64_t i) {

@@ -50,7 +50,7 @@ __global__ void unary_backward_kernel(Unary op, int64_t n, const T* saved, const
 
 void CudaBackend::unary_forward(Unary op, DType dtype, int64_t n, const void* x, void* y) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "unary_forward", [&](auto tag) {
+  dispatch_float(dtype, "unary_forward", [&](auto tag) {
     using T = decltype(tag);
     unary_forward_kernel<T><<<blocks_for(n), kBlock>>>(op, n, static_cast<const T*>(x), static_cast<T*>(y));
     UNIPELT_CUDA_CHECK_LAUNCH();
@@ -59,7 +59,7 @@ void CudaBackend::unary_forward(Unary op, DType dtype, int64_t n, const void* x,
 
 void CudaBackend::unary_backward(Unary op, DType dtype, int64_t n, const void* saved, const void* dy, void* dx) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "unary_backward", [&](auto tag) {
+  dispatch_float(dtype, "unary_backward", [&](auto tag) {
     using T = decltype(tag);
     unary_backward_kernel<T><<<blocks_for(n), kBlock>>>(op, n, static_cast<const T*>(saved),
                                                         static_cast<const T*>(dy), static_cast<T*>(dx));

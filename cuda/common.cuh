@@ -10,23 +10,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "autograd/dispatch.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend_impl.h"
 
 namespace unipelt::cuda {
 
-// ---- dtype dispatch (host) ----------------------------------------------------------------------
-// f(float{}) or f(double{}); like the CPU backend's dispatch_float, other dtypes are an error.
-template <class F>
-void dispatch_floating(DType dtype, const char* kernel, F&& f) {
-  if (dtype == DType::F32) {
-    f(float{});
-  } else if (dtype == DType::F64) {
-    f(double{});
-  } else {
-    throw std::invalid_argument(std::string(kernel) + ": needs a floating-point dtype, got " + dtype_name(dtype));
-  }
-}
+// ---- dtype dispatch (host): dispatch_float from autograd/dispatch.h ------------------------------
 
 // f(float{}), f(double{}) or f(int32_t{}): for kernels that only move or convert values.
 template <class F>

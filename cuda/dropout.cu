@@ -29,7 +29,7 @@ __global__ void dropout_mask_kernel(int64_t n, double p, uint64_t seed, T keep_s
 
 void CudaBackend::dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "dropout_mask", [&](auto tag) {
+  dispatch_float(dtype, "dropout_mask", [&](auto tag) {
     using T = decltype(tag);
     const T keep_scale = static_cast<T>(1.0 / (1.0 - p));  // computed on the host, like the CPU backend
     dropout_mask_kernel<T><<<blocks_for(n), kBlock>>>(n, p, seed, keep_scale, static_cast<T*>(mask));

@@ -127,7 +127,7 @@ struct DotTerm {
 void CudaBackend::binary(Binary op, DType dtype, const Broadcast4& bc, const void* a, const void* b, void* out) {
   const int64_t n = bc.numel();
   if (n <= 0) return;
-  dispatch_floating(dtype, "binary", [&](auto tag) {
+  dispatch_float(dtype, "binary", [&](auto tag) {
     using T = decltype(tag);
     binary_kernel<T><<<blocks_for(n), kBlock>>>(op, bc, n, static_cast<const T*>(a), static_cast<const T*>(b),
                                                 static_cast<T*>(out));
@@ -143,7 +143,7 @@ void CudaBackend::expand(DType dtype, const int64_t shape[4], const int64_t in_s
     s.v[d] = shape[d];
     st.v[d] = in_stride[d];
   }
-  dispatch_floating(dtype, "expand", [&](auto tag) {
+  dispatch_float(dtype, "expand", [&](auto tag) {
     using T = decltype(tag);
     expand_kernel<T><<<blocks_for(n), kBlock>>>(s, st, n, static_cast<const T*>(in), static_cast<T*>(out));
     UNIPELT_CUDA_CHECK_LAUNCH();
@@ -157,7 +157,7 @@ void CudaBackend::reduce_broadcast(DType dtype, const int64_t shape[4], const in
                                    void* out, int64_t out_numel) {
   if (out_numel <= 0) return;
   const ReducePlan plan = make_plan(shape, out_stride);
-  dispatch_floating(dtype, "reduce_broadcast", [&](auto tag) {
+  dispatch_float(dtype, "reduce_broadcast", [&](auto tag) {
     using T = decltype(tag);
     const T* pin = static_cast<const T*>(in);
     T* pout = static_cast<T*>(out);
@@ -186,7 +186,7 @@ void CudaBackend::reduce_broadcast(DType dtype, const int64_t shape[4], const in
 
 void CudaBackend::axpy(DType dtype, int64_t n, double alpha, const void* x, void* y) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "axpy", [&](auto tag) {
+  dispatch_float(dtype, "axpy", [&](auto tag) {
     using T = decltype(tag);
     axpy_kernel<T><<<blocks_for(n), kBlock>>>(n, static_cast<T>(alpha), static_cast<const T*>(x), static_cast<T*>(y));
     UNIPELT_CUDA_CHECK_LAUNCH();
@@ -195,7 +195,7 @@ void CudaBackend::axpy(DType dtype, int64_t n, double alpha, const void* x, void
 
 void CudaBackend::scale(DType dtype, int64_t n, double alpha, const void* x, void* y) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "scale", [&](auto tag) {
+  dispatch_float(dtype, "scale", [&](auto tag) {
     using T = decltype(tag);
     scale_kernel<T><<<blocks_for(n), kBlock>>>(n, static_cast<T>(alpha), static_cast<const T*>(x),
                                                static_cast<T*>(y));
@@ -207,7 +207,7 @@ void CudaBackend::scale(DType dtype, int64_t n, double alpha, const void* x, voi
 double CudaBackend::dot(DType dtype, int64_t n, const void* x, const void* y) {
   double result = 0;
   if (n <= 0) return result;
-  dispatch_floating(dtype, "dot", [&](auto tag) {
+  dispatch_float(dtype, "dot", [&](auto tag) {
     using T = decltype(tag);
     Scratch total(sizeof(double));
     sum_to_device(n, DotTerm<T>{static_cast<const T*>(x), static_cast<const T*>(y)}, 1.0, total.as<double>());

@@ -52,7 +52,7 @@ void throw_if_bad(const IndexCheck& check, const int32_t* ids, int64_t vocab) {
 void CudaBackend::embedding_forward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* table,
                                     int64_t vocab, void* out) {
   if (n <= 0 || dim <= 0) return;
-  dispatch_floating(dtype, "embedding_forward", [&](auto tag) {
+  dispatch_float(dtype, "embedding_forward", [&](auto tag) {
     using T = decltype(tag);
     IndexCheck check;
     embedding_forward_kernel<T><<<blocks_for(n * dim), kBlock>>>(n, dim, ids, static_cast<const T*>(table), vocab,
@@ -67,7 +67,7 @@ void CudaBackend::embedding_backward(DType dtype, int64_t n, int64_t dim, const 
   if (vocab <= 0 || dim <= 0) return;
   fill(dtype, dtable, vocab * dim, 0.0);
   if (n <= 0) return;
-  dispatch_floating(dtype, "embedding_backward", [&](auto tag) {
+  dispatch_float(dtype, "embedding_backward", [&](auto tag) {
     using T = decltype(tag);
     IndexCheck check;
     embedding_backward_kernel<T><<<blocks_for(n * dim), kBlock>>>(n, dim, ids, static_cast<const T*>(dout), vocab,

@@ -64,7 +64,7 @@ void CudaBackend::gemm_batched(DType dtype, bool trans_a, bool trans_b, int64_t 
                                int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc, int64_t stride_c,
                                int64_t batch) {
   if (m == 0 || n == 0 || batch == 0) return;
-  dispatch_floating(dtype, "gemm", [&](auto tag) {
+  dispatch_float(dtype, "gemm", [&](auto tag) {
     using T = decltype(tag);
     if (k == 0) {
       scale_matrix_kernel<T><<<blocks_for(batch * m * n), kBlock>>>(batch, m, n, static_cast<T>(beta),

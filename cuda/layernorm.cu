@@ -99,7 +99,7 @@ __global__ void sum_chunks_kernel(int64_t chunks, int64_t cols, const T* partial
 void CudaBackend::layernorm_forward(DType dtype, int64_t rows, int64_t cols, double eps, const void* x,
                                     const void* gamma, const void* beta, void* y, void* mean, void* rstd) {
   if (rows <= 0 || cols <= 0) return;
-  dispatch_floating(dtype, "layernorm_forward", [&](auto tag) {
+  dispatch_float(dtype, "layernorm_forward", [&](auto tag) {
     using T = decltype(tag);
     layernorm_forward_kernel<T><<<blocks_for_rows(rows), threads_for_cols(cols)>>>(
         rows, cols, static_cast<T>(eps), static_cast<const T*>(x), static_cast<const T*>(gamma),
@@ -117,7 +117,7 @@ void CudaBackend::layernorm_backward(DType dtype, int64_t rows, int64_t cols, co
     if (dbeta) fill(dtype, dbeta, cols, 0.0);
     return;
   }
-  dispatch_floating(dtype, "layernorm_backward", [&](auto tag) {
+  dispatch_float(dtype, "layernorm_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
     const T* pmean = static_cast<const T*>(mean);

@@ -78,7 +78,7 @@ __global__ void mse_backward_kernel(int64_t n, const T* pred, const T* target, c
 
 void CudaBackend::cross_entropy_forward(DType dtype, int64_t n, int64_t c, const void* logits, const int32_t* labels,
                                         void* probs, void* loss) {
-  dispatch_floating(dtype, "cross_entropy_forward", [&](auto tag) {
+  dispatch_float(dtype, "cross_entropy_forward", [&](auto tag) {
     using T = decltype(tag);
     if (n <= 0 || c <= 0) {
       if (n > 0) throw std::invalid_argument("cross_entropy: no classes");
@@ -102,7 +102,7 @@ void CudaBackend::cross_entropy_forward(DType dtype, int64_t n, int64_t c, const
 void CudaBackend::cross_entropy_backward(DType dtype, int64_t n, int64_t c, const void* probs, const int32_t* labels,
                                          const void* dloss, void* dlogits) {
   if (n <= 0 || c <= 0) return;
-  dispatch_floating(dtype, "cross_entropy_backward", [&](auto tag) {
+  dispatch_float(dtype, "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
     cross_entropy_backward_kernel<T><<<blocks_for(n * c), kBlock>>>(
         n, c, static_cast<const T*>(probs), labels, static_cast<const T*>(dloss), static_cast<T*>(dlogits));
@@ -111,7 +111,7 @@ void CudaBackend::cross_entropy_backward(DType dtype, int64_t n, int64_t c, cons
 }
 
 void CudaBackend::mse_forward(DType dtype, int64_t n, const void* pred, const void* target, void* loss) {
-  dispatch_floating(dtype, "mse_forward", [&](auto tag) {
+  dispatch_float(dtype, "mse_forward", [&](auto tag) {
     using T = decltype(tag);
     const double scale = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
     sum_to_device(std::max<int64_t>(n, 0), SquaredErrorTerm<T>{static_cast<const T*>(pred), static_cast<const T*>(target)},
@@ -122,7 +122,7 @@ void CudaBackend::mse_forward(DType dtype, int64_t n, const void* pred, const vo
 void CudaBackend::mse_backward(DType dtype, int64_t n, const void* pred, const void* target, const void* dloss,
                                void* dpred) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "mse_backward", [&](auto tag) {
+  dispatch_float(dtype, "mse_backward", [&](auto tag) {
     using T = decltype(tag);
     mse_backward_kernel<T><<<blocks_for(n), kBlock>>>(n, static_cast<const T*>(pred), static_cast<const T*>(target),
                                                       static_cast<const T*>(dloss), static_cast<T*>(dpred));

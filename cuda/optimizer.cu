@@ -35,7 +35,7 @@ __global__ void adamw_kernel(int64_t n, T* param, const T* grad, T* m, T* v, Ada
 void CudaBackend::adamw_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v,
                                const AdamWStep& step) {
   if (n <= 0) return;
-  dispatch_floating(dtype, "adamw_update", [&](auto tag) {
+  dispatch_float(dtype, "adamw_update", [&](auto tag) {
     using T = decltype(tag);
     const AdamWCoefficients<T> k{T(step.lr),    T(step.beta1),        T(1 - step.beta1),
                                  T(step.beta2), T(1 - step.beta2),    T(step.eps),

@@ -66,7 +66,7 @@ void CudaBackend::softmax_forward(DType dtype, int64_t rows, int64_t cols, const
                                   int64_t rows_per_mask, void* y) {
   if (rows <= 0 || cols <= 0) return;
   if (mask && rows_per_mask <= 0) throw std::invalid_argument("softmax_forward: rows_per_mask must be positive");
-  dispatch_floating(dtype, "softmax_forward", [&](auto tag) {
+  dispatch_float(dtype, "softmax_forward", [&](auto tag) {
     using T = decltype(tag);
     softmax_forward_kernel<T><<<blocks_for_rows(rows), threads_for_cols(cols)>>>(
         rows, cols, static_cast<const T*>(x), static_cast<const T*>(mask), rows_per_mask, static_cast<T*>(y));
@@ -76,7 +76,7 @@ void CudaBackend::softmax_forward(DType dtype, int64_t rows, int64_t cols, const
 
 void CudaBackend::softmax_backward(DType dtype, int64_t rows, int64_t cols, const void* y, const void* dy, void* dx) {
   if (rows <= 0 || cols <= 0) return;
-  dispatch_floating(dtype, "softmax_backward", [&](auto tag) {
+  dispatch_float(dtype, "softmax_backward", [&](auto tag) {
     using T = decltype(tag);
     softmax_backward_kernel<T><<<blocks_for_rows(rows), threads_for_cols(cols)>>>(
         rows, cols, static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx));
@@ -86,7 +86,7 @@ void CudaBackend::softmax_backward(DType dtype, int64_t rows, int64_t cols, cons
 
 void CudaBackend::normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) {
   if (rows <= 0 || cols <= 0) return;
-  dispatch_floating(dtype, "normalize_rows", [&](auto tag) {
+  dispatch_float(dtype, "normalize_rows", [&](auto tag) {
     using T = decltype(tag);
     normalize_rows_kernel<T><<<blocks_for_rows(rows), threads_for_cols(cols)>>>(
         rows, cols, static_cast<const T*>(in), static_cast<T*>(out));

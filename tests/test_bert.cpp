@@ -48,13 +48,7 @@ std::string mismatch(const Tensor& actual, const Tensor& expected, double rtol, 
   return worst;
 }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
+using testing::max_abs_diff;
 
 Tensor logits_of(const BertForSequenceClassification& bert, const Batch& batch, ForwardContext ctx = {}) {
   NoGradGuard no_grad;

@@ -21,13 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
+using testing::max_abs_diff;
 
 double max_abs(const Tensor& a) {
   double m = 0;

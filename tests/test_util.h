@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include "autograd/tensor.h"
+
 namespace unipelt::testing {
 
 // ctest reports a test that exits with 77 as skipped (SKIP_RETURN_CODE in CMakeLists.txt).
@@ -31,6 +33,16 @@ inline std::filesystem::path require_data(const std::string& relative) {
 }
 
 inline std::filesystem::path source_dir() { return UNIPELT_SOURCE_DIR; }
+
+// Largest |a - b| over two tensors of the same shape (throws when the shapes differ).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw std::runtime_error("max_abs_diff: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]);
+  return m;
+}
 
 // A fresh scratch directory under the build tree.
 inline std::filesystem::path scratch_dir(const std::string& name) {
