@@ -1,0 +1,69 @@
+// Shared helpers of the `bench` program: timing statistics, OpenBLAS thread control, table printing.
+//
+// The program has two subcommands, each in its own file:
+//   bench_ops.cpp    kernel-level forward+backward timings (linear, softmax, layer norm, GELU) against the
+//                    machine's measured cblas_sgemm peak
+//   bench_train.cpp  full training steps (forward, backward, clip, AdamW) per PELT preset
+// bench/pytorch_bench.py measures the same two things in PyTorch; docs/benchmarks.md holds the results.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace unipelt::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Summary of repeated timings (seconds). Machines shared with other jobs make single timings noisy, so
+// every table reports the median and the best of several repetitions.
+struct Stats {
+  double best = 0, median = 0, mean = 0;
+  int n = 0;
+};
+
+inline Stats summarize(std::vector<double> samples) {
+  Stats s;
+  s.n = static_cast<int>(samples.size());
+  if (samples.empty()) return s;
+  std::sort(samples.begin(), samples.end());
+  s.best = samples.front();
+  const size_t m = samples.size() / 2;
+  s.median = samples.size() % 2 ? samples[m] : 0.5 * (samples[m - 1] + samples[m]);
+  double total = 0;
+  for (double x : samples) total += x;
+  s.mean = total / static_cast<double>(samples.size());
+  return s;
+}
+
+// OpenBLAS threading: threads <= 0 leaves OpenBLAS's own default (all cores, or OPENBLAS_NUM_THREADS).
+void set_blas_threads(int threads);
+int blas_threads();
+// "OpenBLAS 0.3.21 ... (core Haswell, N threads)" for the report header.
+std::string blas_description();
+// Non-empty when OpenBLAS picked kernels far below what the CPU supports (its CPU detection fell back to
+// a generic core, as OpenBLAS 0.3.21 does on CPUs newer than it knows); says how to override.
+std::string blas_warning();
+// CPU model name from /proc/cpuinfo and the number of online CPUs.
+std::string cpu_description();
+
+// printf into a std::string.
+std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Subcommand set-up, one per file.
+void setup_ops_command(CLI::App& app);
+void setup_train_command(CLI::App& app);
+
+// Thrown by a subcommand to end the program with this exit status (0 = skipped on purpose).
+struct Exit {
+  int code;
+};
+
+}  // namespace unipelt::bench
