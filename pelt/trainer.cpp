@@ -192,11 +192,12 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
       progress.message("note: OpenBLAS did not recognise this CPU and uses its generic kernels; matrix products may "
                        "run several times faster with OPENBLAS_CORETYPE=Haswell (or SkylakeX on AVX-512 machines)");
   }
+  const ParameterCounts counts = count_parameters(model);
   {
     std::ostringstream head;
     head << task.name << " K=" << (config.k ? std::to_string(config.k) : "all") << " (train " << train.size()
          << ", dev " << dev.size() << ", test " << test.size() << ")  method " << config.pelt.method << "  lr " << lr
-         << "  trainable parameters " << count_parameters(model).trained << " (+ head " << count_parameters(model).head
+         << "  trainable parameters " << counts.trained << " (+ head " << counts.head
          << ")";
     progress.message(head.str());
   }
@@ -282,7 +283,9 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     return result;
   }
 
-  // Restore the best dev checkpoint, then evaluate on the test set (the GLUE dev set).
+  // Restore the best dev checkpoint, then evaluate on the test set (the GLUE dev set). The base is
+  // reloaded from disk on purpose: BitFit and fine-tuning changed it, and the checkpoint's base hash
+  // refers to the pretrained weights.
   auto fresh_base = load_bert(config.model_dir, load);
   auto best = load_pelt_checkpoint(out / "best", *fresh_base);
   EvalResult dev_eval = evaluate(*best, task.name, dev, config.eval_batch_size, pad_to);
@@ -308,7 +311,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
                             {"wall_seconds", result.wall_seconds},
                             {"peak_tensor_bytes", backend(device).memory_stats().peak_bytes},
                             {"peak_rss_bytes", static_cast<int64_t>(usage.ru_maxrss) * 1024},
-                            {"trainable_parameters", count_parameters(model).trained},
+                            {"trainable_parameters", counts.trained},
                             {"optimizer_state_floats", optimizer.state_numel()}};
   write_text_atomically(out / "results.json", results.dump(2) + "\n");
   progress.message("best dev epoch " + std::to_string(state.best_epoch) + ": " + format_metrics(dev_eval.metrics));
