@@ -113,9 +113,10 @@ class Backend {
                                   int64_t vocab, void* dtable) = 0;
 
   // ---- dropout -----------------------------------------------------------------------------
-  // mask[i] = 0 with probability p, else 1/(1-p); a counter-based hash of (seed, i), so every backend
-  // draws the same mask for the same seed.
-  virtual void dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) = 0;
+  // y[i] = x[i] · mask_i, mask_i = 0 with probability p, else 1/(1-p). mask_i is a pure function of
+  // (seed, i) (autograd/dropout_hash.h), so every backend draws the same mask for the same seed, and the
+  // backward pass is the same call on dy: nothing is stored between forward and backward.
+  virtual void dropout(DType dtype, int64_t n, double p, uint64_t seed, const void* x, void* y) = 0;
 
   // ---- data movement ---------------------------------------------------------------------------
   // out = in permuted: out.shape[d] = in_shape[perm[d]] (4-D; pad leading dims with 1).

@@ -1,8 +1,10 @@
 // The CPU backend: OpenBLAS for every matrix product, plain loops for the rest.
 //
 // Implementation is split by kernel family:
-//   cpu_backend.cpp      memory, GEMM, elementwise, broadcasting, activations
-//   cpu_kernels_nn.cpp   softmax, layer norm, embedding, dropout, data movement, losses, AdamW
+//   cpu_backend.cpp              memory, dtype conversion, GEMM
+//   cpu_kernels_elementwise.cpp  elementwise ops, broadcasting, activations, dropout
+//   cpu_kernels_nn.cpp           softmax, layer norm, embedding, data movement, losses, AdamW
+// Float transcendentals come from cpu_vector_math.h, the dropout mask from dropout_hash.h.
 #pragma once
 
 #include <atomic>
@@ -12,15 +14,6 @@
 #include "autograd/dispatch.h"
 
 namespace unipelt {
-
-// The dropout hash (SplitMix64 finaliser of seed and element index): identical on every backend.
-inline double dropout_uniform(uint64_t seed, int64_t i) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-}
 
 class CpuBackend final : public Backend {
  public:
@@ -63,7 +56,7 @@ class CpuBackend final : public Backend {
                          void* out) override;
   void embedding_backward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* dout, int64_t vocab,
                           void* dtable) override;
-  void dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) override;
+  void dropout(DType dtype, int64_t n, double p, uint64_t seed, const void* x, void* y) override;
   void permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) override;
   void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                int64_t dst_ld) override;

@@ -1,87 +1,137 @@
-// CPU backend, part 2: softmax, layer norm, embedding, dropout, data movement, losses, AdamW.
+// CPU backend, part 3: softmax, layer norm, embedding, data movement, losses, AdamW.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "autograd/cpu_backend.h"
+#include "autograd/cpu_vector_math.h"
 
 namespace unipelt {
 
 // ---------------------------------------------------------------------------------------------
 // Softmax over rows: y = exp(x + mask - max) / sum. Backward: dx = y ⊙ (dy - Σ dy·y).
+// Layer norm (derivation in docs/autograd.md). With x̂ = (x - μ)·rstd and g = dy ⊙ γ:
+//   dx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)),  dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy.
+// Each row is a few passes of unit-stride loops; `omp simd reduction` lets the compiler vectorise the
+// row sums (it may reorder the additions, which plain C++ forbids without -ffast-math).
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+UNIPELT_CPU_KERNEL void softmax_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* mask,
+                                               int64_t rows_per_mask, T* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    const T* mr = mask ? mask + (r / rows_per_mask) * cols : nullptr;
+    T* yr = y + r * cols;
+    if (mr) {
+      for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] + mr[c];
+    } else {
+      std::copy_n(xr, cols, yr);
+    }
+    T mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int64_t c = 0; c < cols; ++c) mx = yr[c] > mx ? yr[c] : mx;
+    T total = 0;
+#pragma omp simd reduction(+ : total)
+    for (int64_t c = 0; c < cols; ++c) {
+      const T e = vmath::exp(yr[c] - mx);
+      yr[c] = e;
+      total += e;
+    }
+    const T inv = T(1) / total;
+    for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+  }
+}
+
+template <class T>
+UNIPELT_CPU_KERNEL void softmax_backward_kernel(int64_t rows, int64_t cols, const T* y, const T* dy, T* dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * cols;
+    const T* gr = dy + r * cols;
+    T* dr = dx + r * cols;
+    T inner = 0;
+#pragma omp simd reduction(+ : inner)
+    for (int64_t c = 0; c < cols; ++c) inner += yr[c] * gr[c];
+    for (int64_t c = 0; c < cols; ++c) dr[c] = yr[c] * (gr[c] - inner);
+  }
+}
+
+template <class T>
+UNIPELT_CPU_KERNEL void layernorm_forward_kernel(int64_t rows, int64_t cols, T eps, const T* x, const T* gamma,
+                                                 const T* beta, T* y, T* mean, T* rstd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < cols; ++c) sum += xr[c];
+    const T mu = sum / T(cols);
+    T sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t c = 0; c < cols; ++c) sq += (xr[c] - mu) * (xr[c] - mu);
+    const T rs = T(1) / std::sqrt(sq / T(cols) + eps);
+    T* yr = y + r * cols;
+    for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+template <class T>
+UNIPELT_CPU_KERNEL void layernorm_backward_kernel(int64_t rows, int64_t cols, const T* x, const T* gamma,
+                                                  const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
+                                                  T* dbeta) {
+  if (dgamma) std::fill_n(dgamma, cols, T(0));
+  if (dbeta) std::fill_n(dbeta, cols, T(0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    const T* gr = dy + r * cols;
+    const T mu = mean[r], rs = rstd[r];
+    if (dgamma)
+      for (int64_t c = 0; c < cols; ++c) dgamma[c] += gr[c] * ((xr[c] - mu) * rs);
+    if (dbeta)
+      for (int64_t c = 0; c < cols; ++c) dbeta[c] += gr[c];
+    if (!dx) continue;
+    T sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+    for (int64_t c = 0; c < cols; ++c) {
+      const T g = gr[c] * gamma[c];
+      sum_g += g;
+      sum_gx += g * ((xr[c] - mu) * rs);
+    }
+    const T mean_g = sum_g / T(cols), mean_gx = sum_gx / T(cols);
+    T* dr = dx + r * cols;
+    for (int64_t c = 0; c < cols; ++c) dr[c] = rs * (gr[c] * gamma[c] - mean_g - ((xr[c] - mu) * rs) * mean_gx);
+  }
+}
+
+}  // namespace
 
 void CpuBackend::softmax_forward(DType dtype, int64_t rows, int64_t cols, const void* x, const void* mask,
                                  int64_t rows_per_mask, void* y) {
   dispatch_float(dtype, "softmax_forward", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    const T* pm = static_cast<const T*>(mask);
-    T* py = static_cast<T*>(y);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = px + r * cols;
-      const T* mr = pm ? pm + (r / rows_per_mask) * cols : nullptr;
-      T* yr = py + r * cols;
-      T mx = -INFINITY;
-      for (int64_t c = 0; c < cols; ++c) {
-        yr[c] = mr ? xr[c] + mr[c] : xr[c];
-        mx = std::max(mx, yr[c]);
-      }
-      T total = 0;
-      for (int64_t c = 0; c < cols; ++c) total += (yr[c] = std::exp(yr[c] - mx));
-      const T inv = T(1) / total;
-      for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
-    }
+    softmax_forward_kernel(rows, cols, static_cast<const T*>(x), static_cast<const T*>(mask), rows_per_mask,
+                           static_cast<T*>(y));
   });
 }
 
 void CpuBackend::softmax_backward(DType dtype, int64_t rows, int64_t cols, const void* y, const void* dy, void* dx) {
   dispatch_float(dtype, "softmax_backward", [&](auto tag) {
     using T = decltype(tag);
-    const T* py = static_cast<const T*>(y);
-    const T* pg = static_cast<const T*>(dy);
-    T* pd = static_cast<T*>(dx);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* yr = py + r * cols;
-      const T* gr = pg + r * cols;
-      T* dr = pd + r * cols;
-      T inner = 0;
-      for (int64_t c = 0; c < cols; ++c) inner += yr[c] * gr[c];
-      for (int64_t c = 0; c < cols; ++c) dr[c] = yr[c] * (gr[c] - inner);
-    }
+    softmax_backward_kernel(rows, cols, static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx));
   });
 }
-
-// ---------------------------------------------------------------------------------------------
-// Layer norm (derivation in docs/autograd.md). With x̂ = (x - μ)·rstd and g = dy ⊙ γ:
-//   dx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)),  dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy.
-// ---------------------------------------------------------------------------------------------
 
 void CpuBackend::layernorm_forward(DType dtype, int64_t rows, int64_t cols, double eps, const void* x,
                                    const void* gamma, const void* beta, void* y, void* mean, void* rstd) {
   dispatch_float(dtype, "layernorm_forward", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    const T* pg = static_cast<const T*>(gamma);
-    const T* pb = static_cast<const T*>(beta);
-    T* py = static_cast<T*>(y);
-    T* pm = static_cast<T*>(mean);
-    T* pr = static_cast<T*>(rstd);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = px + r * cols;
-      T mu = 0;
-      for (int64_t c = 0; c < cols; ++c) mu += xr[c];
-      mu /= T(cols);
-      T var = 0;
-      for (int64_t c = 0; c < cols; ++c) var += (xr[c] - mu) * (xr[c] - mu);
-      var /= T(cols);
-      const T rs = T(1) / std::sqrt(var + T(eps));
-      T* yr = py + r * cols;
-      for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rs * pg[c] + pb[c];
-      pm[r] = mu;
-      pr[r] = rs;
-    }
+    layernorm_forward_kernel(rows, cols, static_cast<T>(eps), static_cast<const T*>(x), static_cast<const T*>(gamma),
+                             static_cast<const T*>(beta), static_cast<T*>(y), static_cast<T*>(mean),
+                             static_cast<T*>(rstd));
   });
 }
 
@@ -90,38 +140,9 @@ void CpuBackend::layernorm_backward(DType dtype, int64_t rows, int64_t cols, con
                                     void* dbeta) {
   dispatch_float(dtype, "layernorm_backward", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    const T* pg = static_cast<const T*>(gamma);
-    const T* pm = static_cast<const T*>(mean);
-    const T* pr = static_cast<const T*>(rstd);
-    const T* pdy = static_cast<const T*>(dy);
-    T* pdx = static_cast<T*>(dx);
-    T* pdg = static_cast<T*>(dgamma);
-    T* pdb = static_cast<T*>(dbeta);
-    if (pdg) std::fill_n(pdg, cols, T(0));
-    if (pdb) std::fill_n(pdb, cols, T(0));
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = px + r * cols;
-      const T* gr = pdy + r * cols;
-      const T mu = pm[r], rs = pr[r];
-      T mean_g = 0, mean_gx = 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        const T xhat = (xr[c] - mu) * rs;
-        const T g = gr[c] * pg[c];
-        mean_g += g;
-        mean_gx += g * xhat;
-        if (pdg) pdg[c] += gr[c] * xhat;
-        if (pdb) pdb[c] += gr[c];
-      }
-      if (!pdx) continue;
-      mean_g /= T(cols);
-      mean_gx /= T(cols);
-      T* dr = pdx + r * cols;
-      for (int64_t c = 0; c < cols; ++c) {
-        const T xhat = (xr[c] - mu) * rs;
-        dr[c] = rs * (gr[c] * pg[c] - mean_g - xhat * mean_gx);
-      }
-    }
+    layernorm_backward_kernel(rows, cols, static_cast<const T*>(x), static_cast<const T*>(gamma),
+                              static_cast<const T*>(mean), static_cast<const T*>(rstd), static_cast<const T*>(dy),
+                              static_cast<T*>(dx), static_cast<T*>(dgamma), static_cast<T*>(dbeta));
   });
 }
 
@@ -155,15 +176,6 @@ void CpuBackend::embedding_backward(DType dtype, int64_t n, int64_t dim, const i
       T* row = dt + static_cast<int64_t>(ids[i]) * dim;
       for (int64_t d = 0; d < dim; ++d) row[d] += g[i * dim + d];
     }
-  });
-}
-
-void CpuBackend::dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) {
-  dispatch_float(dtype, "dropout_mask", [&](auto tag) {
-    using T = decltype(tag);
-    T* pm = static_cast<T*>(mask);
-    const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
-    for (int64_t i = 0; i < n; ++i) pm[i] = dropout_uniform(seed, i) >= p ? keep_scale : T(0);
   });
 }
 
@@ -283,21 +295,29 @@ void CpuBackend::mse_backward(DType dtype, int64_t n, const void* pred, const vo
 // AdamW
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+template <class T>
+UNIPELT_CPU_KERNEL void adamw_kernel(int64_t n, T* p, const T* g, T* m, T* v, const AdamWStep& st) {
+  const T beta1 = T(st.beta1), beta2 = T(st.beta2), bc1 = T(st.bias_correction1), bc2 = T(st.bias_correction2);
+  const T one_minus_beta1 = T(1 - st.beta1), one_minus_beta2 = T(1 - st.beta2);  // in double, then rounded
+  const T lr = T(st.lr), eps = T(st.eps), wd = T(st.weight_decay);
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = beta1 * m[i] + one_minus_beta1 * g[i];
+    v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i];
+    const T mhat = m[i] / bc1;
+    const T vhat = v[i] / bc2;
+    p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * p[i]);
+  }
+}
+
+}  // namespace
+
 void CpuBackend::adamw_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v,
                               const AdamWStep& st) {
   dispatch_float(dtype, "adamw_update", [&](auto tag) {
     using T = decltype(tag);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
-    T* pm = static_cast<T*>(m);
-    T* pv = static_cast<T*>(v);
-    for (int64_t i = 0; i < n; ++i) {
-      pm[i] = T(st.beta1) * pm[i] + T(1 - st.beta1) * g[i];
-      pv[i] = T(st.beta2) * pv[i] + T(1 - st.beta2) * g[i] * g[i];
-      const T mhat = pm[i] / T(st.bias_correction1);
-      const T vhat = pv[i] / T(st.bias_correction2);
-      p[i] -= T(st.lr) * (mhat / (std::sqrt(vhat) + T(st.eps)) + T(st.weight_decay) * p[i]);
-    }
+    adamw_kernel(n, static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(m), static_cast<T*>(v), st);
   });
 }
 

@@ -1,4 +1,4 @@
-// Embedding lookup (gather; backward scatter-adds into the table) and dropout (seeded mask, saved).
+// Embedding lookup (gather; backward scatter-adds into the table) and dropout (seeded mask, regenerated in backward).
 #include "autograd/op_util.h"
 
 namespace unipelt::ops {
@@ -27,21 +27,18 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
 }
 
 // y = x ⊙ mask, mask ∈ {0, 1/(1-p)} drawn from `seed` (inverted dropout); dx = dy ⊙ mask.
+// The mask is a pure function of (seed, index), so backward regenerates it instead of saving it: the
+// closure keeps two numbers, not an activation-sized tensor.
 Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training) {
   detail::check_float("dropout", x);
   check(p >= 0.0 && p < 1.0, "dropout", "probability must be in [0, 1), got " + std::to_string(p));
   if (!training || p == 0.0) return x;
-  Tensor mask = detail::empty_like(x);
-  be(x).dropout_mask(x.dtype(), x.numel(), p, seed, mask.data());
   Tensor y = detail::empty_like(x);
-  Broadcast4 same;
-  same.shape[3] = x.numel();
-  same.a_stride[3] = same.b_stride[3] = 1;
-  be(x).binary(Binary::Mul, x.dtype(), same, x.data(), mask.data(), y.data());
+  be(x).dropout(x.dtype(), x.numel(), p, seed, x.data(), y.data());
   if (needs_grad({&x})) {
-    tape().record("dropout", y, [x_t = grad_target(x), mask, same](const Tensor& dy) {
+    tape().record("dropout", y, [x_t = grad_target(x), p, seed](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
-      be(dy).binary(Binary::Mul, dy.dtype(), same, dy.data(), mask.data(), dx.data());
+      be(dy).dropout(dy.dtype(), dy.numel(), p, seed, dy.data(), dx.data());
       accumulate_grad(x_t, dx);
     });
   }

@@ -27,6 +27,7 @@ as `bench ops`. The sgemm peak is torch.mm of two 2048x2048 matrices (the same O
 
 import argparse
 import contextlib
+import ctypes
 import io
 import json
 import math
@@ -75,10 +76,32 @@ def cpu_description():
     return f"{model} (family {family} model {number}, {isa}), {os.cpu_count()} online CPUs"
 
 
+BLAS_THREADS = []  # (library, threads) as set by set_blas_threads
+
+
+def set_blas_threads(n):
+    """Give every loaded OpenBLAS `n` threads, as `bench --threads n` does (openblas_set_num_threads).
+
+    torch.set_num_threads sets ATen's OpenMP pool only. Debian's torch calls sgemm through
+    libblas.so.3, which is a complete OpenBLAS with its own thread pool (one per CPU by default): without
+    this, a "1 thread" PyTorch run multiplies matrices on every core.
+    """
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "blas" in line and line.split()[-1].startswith("/")})
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_set_num_threads(ctypes.c_int(n))
+            BLAS_THREADS.append((os.path.basename(path), lib.openblas_get_num_threads()))
+        except (OSError, AttributeError):
+            continue
+
+
 def torch_description():
     blas = os.environ.get("OPENBLAS_CORETYPE")
-    return (f"torch {torch.__version__} ({torch.get_num_threads()} threads, python {platform.python_version()}"
-            + (f", OPENBLAS_CORETYPE={blas}" if blas else "") + ")")
+    blas_threads = ", ".join(f"{name} {n}" for name, n in BLAS_THREADS) or "none found"
+    return (f"torch {torch.__version__} ({torch.get_num_threads()} threads; OpenBLAS threads: {blas_threads}; "
+            f"python {platform.python_version()}" + (f", OPENBLAS_CORETYPE={blas}" if blas else "") + ")")
 
 
 def summarize(samples):
@@ -498,7 +521,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     o = sub.add_parser("ops", help="forward+backward timings of linear / softmax / layer norm / GELU")
-    o.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: all CPUs)")
+    o.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads and OpenBLAS threads (default: all CPUs)")
     o.add_argument("--reps", type=int, default=20)
     o.add_argument("--warmup", type=int, default=3)
     o.add_argument("--peak-size", type=int, default=2048)
@@ -509,7 +532,7 @@ def main(argv=None):
     t.add_argument("--model", default="../shared/data/models/bert-mini-mlm")
     t.add_argument("--synthetic", choices=list(SYNTHETIC), default="")
     t.add_argument("--methods", default="", help="comma-separated presets (default: all eight)")
-    t.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: all CPUs)")
+    t.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads and OpenBLAS threads (default: all CPUs)")
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--seq-len", type=int, default=128)
     t.add_argument("--warmup", type=int, default=3)
@@ -521,6 +544,7 @@ def main(argv=None):
     t.add_argument("--json", default="")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    set_blas_threads(args.threads)
     return run_ops(args) if args.command == "ops" else run_train(args)
 
 

@@ -9,7 +9,7 @@
 //   softmax.cu      softmax_forward, softmax_backward, normalize_rows
 //   layernorm.cu    layernorm_forward, layernorm_backward
 //   embedding.cu    embedding_forward, embedding_backward
-//   dropout.cu      dropout_mask
+//   dropout.cu      dropout
 //   movement.cu     permute, copy_2d
 //   loss.cu         cross_entropy_forward/backward, mse_forward/backward
 //   optimizer.cu    adamw_update
@@ -104,7 +104,7 @@ class CudaBackend final : public Backend {
                          void* out) override;
   void embedding_backward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* dout, int64_t vocab,
                           void* dtable) override;
-  void dropout_mask(DType dtype, int64_t n, double p, uint64_t seed, void* mask) override;
+  void dropout(DType dtype, int64_t n, double p, uint64_t seed, const void* x, void* y) override;
   void permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) override;
   void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                int64_t dst_ld) override;

@@ -502,16 +502,16 @@ TEST_CASE("cuda parity: embedding gather and scatter-add and bad ids throw", "[c
   }
 }
 
-TEST_CASE("cuda parity: dropout masks are bit-identical to the CPU masks", "[cuda]") {
+TEST_CASE("cuda parity: dropout is bit-identical to the CPU's (same mask, same scaling)", "[cuda]") {
   Backend& gpu = gpu_or_skip();
   const int64_t n = 200001;
   for (DType dtype : kFloatTypes)
     for (double p : {0.0, 0.1, 0.5, 0.9})
       for (uint64_t seed : {uint64_t(0), uint64_t(42), uint64_t(0xDEADBEEFCAFEF00Dull)}) {
-        Twin mask(gpu, dtype, std::vector<double>(n, -1.0));
-        cpu().dropout_mask(dtype, n, p, seed, mask.c());
-        gpu.dropout_mask(dtype, n, p, seed, mask.g());
-        const auto ref = mask.cpu_values(), got = mask.gpu_values();
+        Twin x(gpu, dtype, uniform(n, 900 + seed % 7, -3, 3)), y(gpu, dtype, std::vector<double>(n, -1.0));
+        cpu().dropout(dtype, n, p, seed, x.c(), y.c());
+        gpu.dropout(dtype, n, p, seed, x.g(), y.g());
+        const auto ref = y.cpu_values(), got = y.gpu_values();
         INFO("dropout " << dtype_name(dtype) << " p=" << p << " seed=" << seed);
         CHECK(ref == got);
         const double kept = std::count_if(got.begin(), got.end(), [](double v) { return v != 0; });
