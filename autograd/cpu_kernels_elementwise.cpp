@@ -7,6 +7,7 @@
 //   2. Transcendentals in float use autograd/cpu_vector_math.h instead of scalar libm calls, and the
 //      compute-heavy loops are built for AVX2 and AVX-512 too (UNIPELT_CPU_KERNEL).
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -29,6 +30,7 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 
 void collapse_dims(int64_t shape[4], int64_t* const strides[], int operands) {
+  assert(operands <= 2);
   int64_t new_shape[4] = {1, 1, 1, 1}, new_strides[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
   int kept = 0;  // dimensions kept so far, outermost first
   for (int d = 0; d < 4; ++d) {
@@ -70,6 +72,7 @@ template <class T, class Op>
 void binary_kernel(Broadcast4 bc, const T* a, const T* b, T* out, Op op) {
   int64_t* strides[2] = {bc.a_stride, bc.b_stride};
   collapse_dims(bc.shape, strides, 2);
+  if (bc.numel() == 0) return;
   const int64_t n = bc.shape[3], sa = bc.a_stride[3], sb = bc.b_stride[3];
   T* o = out;
   for (int64_t i0 = 0; i0 < bc.shape[0]; ++i0)
@@ -93,18 +96,20 @@ void binary_kernel(Broadcast4 bc, const T* a, const T* b, T* out, Op op) {
 
 // out = Σ of `in` (contiguous) over the dimensions where out_stride is 0.
 template <class T>
-void reduce_broadcast_kernel(const int64_t in_shape[4], const int64_t in_out_stride[4], const T* in, T* out,
+void reduce_broadcast_kernel(const int64_t full_shape[4], const int64_t output_stride[4], const T* in, T* out,
                              int64_t out_numel) {
   int64_t shape[4], out_stride[4], in_stride[4];
   int64_t contiguous = 1;
-  for (int d = 3; d >= 0; contiguous *= in_shape[d], --d) {
-    shape[d] = in_shape[d];
-    out_stride[d] = in_out_stride[d];
+  for (int d = 3; d >= 0; --d) {
+    shape[d] = full_shape[d];
+    out_stride[d] = output_stride[d];
     in_stride[d] = contiguous;
+    contiguous *= full_shape[d];
   }
   int64_t* strides[2] = {out_stride, in_stride};
   collapse_dims(shape, strides, 2);
   std::fill_n(out, out_numel, T(0));
+  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return;
   const int64_t n = shape[3], so = out_stride[3];
   const T* row_in = in;
   for (int64_t i0 = 0; i0 < shape[0]; ++i0)
@@ -126,16 +131,18 @@ void reduce_broadcast_kernel(const int64_t in_shape[4], const int64_t in_out_str
 
 // out (contiguous, shape) = in read at broadcast strides.
 template <class T>
-void expand_kernel(const int64_t out_shape[4], const int64_t in_in_stride[4], const T* in, T* out) {
+void expand_kernel(const int64_t full_shape[4], const int64_t input_stride[4], const T* in, T* out) {
   int64_t shape[4], in_stride[4], out_stride[4];
   int64_t contiguous = 1;
-  for (int d = 3; d >= 0; contiguous *= out_shape[d], --d) {
-    shape[d] = out_shape[d];
-    in_stride[d] = in_in_stride[d];
+  for (int d = 3; d >= 0; --d) {
+    shape[d] = full_shape[d];
+    in_stride[d] = input_stride[d];
     out_stride[d] = contiguous;
+    contiguous *= full_shape[d];
   }
   int64_t* strides[2] = {in_stride, out_stride};
   collapse_dims(shape, strides, 2);
+  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return;
   const int64_t n = shape[3], si = in_stride[3];
   T* o = out;
   for (int64_t i0 = 0; i0 < shape[0]; ++i0)

@@ -28,7 +28,7 @@ UNIPELT_CPU_KERNEL void softmax_forward_kernel(int64_t rows, int64_t cols, const
     T* yr = y + r * cols;
     if (mr) {
       for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] + mr[c];
-    } else {
+    } else if (yr != xr) {  // (in place, y == x, is allowed)
       std::copy_n(xr, cols, yr);
     }
     T mx = -INFINITY;

@@ -17,13 +17,16 @@
 // UNIPELT_CPU_KERNEL marks a kernel loop for GCC's function multi-versioning: it is compiled three
 // times (baseline x86-64, x86-64-v3 = AVX2+FMA, x86-64-v4 = AVX-512) and the loader picks the best the
 // CPU supports. The baseline build stays portable; other compilers and architectures get one version.
+// Consequence: results can differ in the last bits between CPUs (FMA contraction, the order of
+// vectorised sums depends on the vector width), in float and in double. On one machine they are
+// deterministic. Gradient checks use tolerances, never bit equality, so they hold on every CPU.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define UNIPELT_CPU_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define UNIPELT_CPU_KERNEL
@@ -47,6 +50,7 @@ inline float exp_approx(float x) {
   constexpr float kMin = -103.972084045410f;   // e^x rounds to 0 below this (denormals included)
   float xc = x > kMax ? kMax : x;
   xc = xc < kMin ? kMin : xc;
+  xc = x != x ? 0.0f : xc;  // NaN: compute anything finite (the result is replaced below), never convert NaN
   constexpr float kRound = 12582912.0f;  // 1.5·2^23: adding and subtracting it rounds to an integer
   const float n = (xc * 1.44269504088896341f + kRound) - kRound;
   float r = xc - n * 0.693145751953125f;  // ln2_hi: 12 significant bits, so n·ln2_hi is exact

@@ -20,7 +20,7 @@ Broadcast4 make_broadcast(const std::string& op, const Shape& a, const Shape& b,
   for (int d = 0; d < 4; ++d) {
     check(a4[d] == b4[d] || a4[d] == 1 || b4[d] == 1, op,
           "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
-    o4[d] = std::max(a4[d], b4[d]);
+    o4[d] = a4[d] == 1 ? b4[d] : a4[d];  // numpy: 1 broadcasts to anything, 0 included
   }
   Broadcast4 bc;
   auto sa = broadcast_strides(a4, o4), sb = broadcast_strides(b4, o4);

@@ -3,7 +3,8 @@
 //   error bounds that header documents;
 // - GELU and softmax in float against the same computation in double;
 // - broadcasting (`binary`, `reduce_broadcast`, `expand`): every stride pattern the collapsed loop nest
-//   distinguishes, bit-exact in float64 against a naive 4-D loop;
+//   distinguishes, against a naive 4-D loop in float64 (bit-exact; reduce_broadcast to 1e-14, since its
+//   vectorised row sums add in another order), and zero-size tensors;
 // - dropout against the documented rule "kept when hash(seed, i) / 2^53 >= p", computed in double.
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "autograd/backend.h"
+#include "autograd/ops.h"
 #include "autograd/cpu_vector_math.h"
 #include "autograd/dropout_hash.h"
 
@@ -34,7 +36,7 @@ std::vector<float> to_float(const std::vector<double>& v) { return std::vector<f
 
 }  // namespace
 
-TEST_CASE("cpu vector math: exp_approx is within 1 ulp of exp over the whole float range", "[cpu_kernels]") {
+TEST_CASE("cpu vector math: exp_approx's relative error is below float epsilon over the whole range", "[cpu_kernels]") {
   double worst = 0;
   for (float x = -110.0f; x < 90.0f; x += 0.000731f) {
     const double ref = std::exp(static_cast<double>(x));
@@ -116,6 +118,18 @@ TEST_CASE("cpu kernels: float softmax with a mask agrees with float64", "[cpu_ke
   }
   INFO("worst |Δp| " << worst);
   CHECK(worst < 1e-6);
+
+  // Edge rows: every position masked (BERT's mask is a finite -10000, so the row stays uniform), a -inf
+  // score (probability exactly 0), and a NaN (propagates).
+  const std::vector<float> edge = {-10000.0f, -10000.0f, -10000.0f, -10000.0f,  // all masked
+                                   1.0f, -INFINITY, 1.0f, 2.0f,                   // one -inf
+                                   0.0f, NAN, 0.0f, 0.0f};
+  std::vector<float> p(12);
+  cpu().softmax_forward(DType::F32, 3, 4, edge.data(), nullptr, 1, p.data());
+  for (int c = 0; c < 4; ++c) CHECK(p[c] == Approx(0.25f).epsilon(1e-6));
+  CHECK(p[5] == 0.0f);
+  CHECK(p[4] + p[6] + p[7] == Approx(1.0f).epsilon(1e-6));
+  for (int c = 8; c < 12; ++c) CHECK(std::isnan(p[c]));
 }
 
 // Naive broadcasting in float64: out[i] = op(a[Σ i_d·sa_d], b[Σ i_d·sb_d]) over a 4-D nest.
@@ -165,17 +179,46 @@ TEST_CASE("cpu kernels: binary, reduce_broadcast and expand match naive loops fo
               expanded_a[o] = a[ia];
             }
       CHECK(out == ref);
-      if (op != Binary::Add) continue;
-      // The adjoint pair on operand a (only meaningful when a's strides describe a dense broadcast).
-      const bool dense_a = c.a_stride[3] <= 1;
-      if (!dense_a) continue;
-      std::vector<double> reduced(a_size, NAN), expanded(n, NAN);
-      cpu().reduce_broadcast(DType::F64, c.shape, c.a_stride, g.data(), reduced.data(), a_size);
-      cpu().expand(DType::F64, c.shape, c.a_stride, a.data(), expanded.data());
-      for (int64_t i = 0; i < a_size; ++i) CHECK(reduced[i] == Approx(reduced_a[i]).epsilon(1e-14).margin(1e-15));
-      CHECK(expanded == expanded_a);
+    }
+    // The adjoint pair for each operand: sum the gradient back to the operand's layout (reduce_broadcast)
+    // and read the operand out to the full shape (expand), against the same naive nest.
+    for (int operand = 0; operand < 2; ++operand) {
+      const int64_t* stride = operand == 0 ? c.a_stride : c.b_stride;
+      const std::vector<double>& values = operand == 0 ? a : b;
+      const int64_t size = operand == 0 ? a_size : b_size;
+      std::vector<double> reduced_ref(size, 0.0), expanded_ref(n);
+      int64_t o = 0;
+      for (int64_t i0 = 0; i0 < c.shape[0]; ++i0)
+        for (int64_t i1 = 0; i1 < c.shape[1]; ++i1)
+          for (int64_t i2 = 0; i2 < c.shape[2]; ++i2)
+            for (int64_t i3 = 0; i3 < c.shape[3]; ++i3, ++o) {
+              const int64_t i = i0 * stride[0] + i1 * stride[1] + i2 * stride[2] + i3 * stride[3];
+              reduced_ref[i] += g[o];
+              expanded_ref[o] = values[i];
+            }
+      std::vector<double> reduced(size, NAN), expanded(n, NAN);
+      cpu().reduce_broadcast(DType::F64, c.shape, stride, g.data(), reduced.data(), size);
+      cpu().expand(DType::F64, c.shape, stride, values.data(), expanded.data());
+      INFO("operand " << (operand == 0 ? "a" : "b"));
+      for (int64_t i = 0; i < size; ++i) CHECK(reduced[i] == Approx(reduced_ref[i]).epsilon(1e-14).margin(1e-15));
+      CHECK(expanded == expanded_ref);
     }
   }
+}
+
+TEST_CASE("broadcasting with a zero-size dimension gives an empty result (numpy rules)", "[cpu_kernels]") {
+  // 1 broadcasts to 0: [1] + [0] -> [0]; [2,1] * [1,0] -> [2,0]. This used to take max(1, 0) = 1 and
+  // read the empty operand.
+  Tensor one = Tensor::full({1}, 2.0, DType::F64), empty = Tensor::zeros({0}, DType::F64);
+  CHECK(ops::add(one, empty).shape() == Shape{0});
+  CHECK(ops::add(empty, one).shape() == Shape{0});
+  CHECK(ops::mul(Tensor::full({2, 1}, 1.0, DType::F64), Tensor::zeros({1, 0}, DType::F64)).shape() == Shape{2, 0});
+  // The kernels themselves accept empty nests.
+  const int64_t shape[4] = {1, 3, 0, 5}, stride[4] = {0, 0, 0, 1};
+  std::vector<double> row(5, 7.0);
+  cpu().reduce_broadcast(DType::F64, shape, stride, nullptr, row.data(), 5);
+  CHECK(row == std::vector<double>(5, 0.0));
+  cpu().expand(DType::F64, shape, stride, row.data(), nullptr);
 }
 
 TEST_CASE("cpu kernels: dropout keeps exactly the elements whose hash is >= p, scaled by 1/(1-p)", "[cpu_kernels]") {
