@@ -89,17 +89,6 @@ const TaskEntry& task_entry(const std::string& task) {
   throw DataError(file.string() + ":" + std::to_string(line) + ": " + why);
 }
 
-// Plain tab split: GLUE TSVs are not quoted, so '"' is just a character.
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    fields.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) return fields;
-    start = tab + 1;
-  }
-}
 
 // Lines of a text file without their '\n' / "\r\n" ends, a leading UTF-8 BOM removed, and any blank
 // lines at the very end dropped. A blank line in the middle is an error: it means a damaged file.
@@ -155,6 +144,17 @@ std::string list_tsv_files(const std::filesystem::path& dir) {
 }
 
 }  // namespace
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    fields.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) return fields;
+    start = tab + 1;
+  }
+}
 
 const TaskInfo& task_info(const std::string& task) { return task_entry(task).info; }
 

@@ -53,6 +53,9 @@ struct Example {
   int line = 0;                // 1-based line in the source file (the header is line 1)
 };
 
+// Splits one TSV line on '\t' and nothing else: GLUE TSVs are not quoted, so '"' is just a character.
+std::vector<std::string> split_tabs(const std::string& line);
+
 struct ReadReport {
   size_t rows_read = 0;               // examples returned
   size_t rows_skipped = 0;            // malformed rows dropped (only where GLUE itself has them)

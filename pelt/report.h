@@ -6,6 +6,7 @@
 //   predict_outputs             label / score and class probabilities for encoded inputs
 //   gates_*                     the per-layer gate table and its SVG line plot
 //   collect_runs / render_*     the Markdown report laid out like the paper's Table 1
+// Implemented in saved_run.cpp (load_run .. predict_outputs), gate_plot.cpp and report.cpp.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +90,9 @@ std::string format_gate_table(const GateTable& gates);
 // A self-contained SVG line plot: layers on x, gate value on y (0..1), one polyline with markers per
 // submodule, a legend, axis labels and `title`.
 std::string render_gates_svg(const GateTable& gates, const std::string& title);
+
+// "%.*f" of v (the gate table and the report print fixed decimals).
+std::string format_fixed(double v, int decimals);
 
 // ---------------------------------------------------------------------------------------------
 // The Table-1 report.

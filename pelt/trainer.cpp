@@ -37,12 +37,6 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
   w.commit();
 }
 
-nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open");
-  return nlohmann::json::parse(in);
-}
-
 // Everything needed to continue after the last finished epoch.
 struct LoopState {
   int epoch = 0;  // epochs finished
@@ -65,7 +59,7 @@ void save_state(const std::filesystem::path& dir, const LoopState& s, const Pelt
 }
 
 LoopState load_state(const std::filesystem::path& dir, const PeltModel& model, AdamW& opt) {
-  nlohmann::json j = read_json(dir / "trainer_state.json");
+  nlohmann::json j = read_json_file(dir / "trainer_state.json");
   LoopState s;
   s.epoch = j.at("epoch");
   s.step = j.at("step");
@@ -138,14 +132,14 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   if (!resume && std::filesystem::exists(out / "config.json"))
     throw std::runtime_error(out.string() + " already holds a run; use --resume to continue it or another --out");
   if (resume && std::filesystem::exists(out / "config.json")) {
-    nlohmann::json saved = read_json(out / "config.json");
+    nlohmann::json saved = read_json_file(out / "config.json");
     if (saved != config.to_json())
       throw std::runtime_error(out.string() + "/config.json differs from this command's settings; resume with the "
                                               "same flags (saved: " + saved.dump() + ")");
   }
   if (resume && std::filesystem::exists(out / "results.json")) {
     progress.message("run already finished: " + (out / "results.json").string());
-    const nlohmann::json results = read_json(out / "results.json");
+    const nlohmann::json results = read_json_file(out / "results.json");
     TrainResult done;
     done.finished = true;
     done.best_epoch = results.at("best_epoch");

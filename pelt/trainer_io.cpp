@@ -1,6 +1,7 @@
 // The trainer's supporting pieces: configuration (de)serialisation, learning-rate defaults, data
 // location, and evaluation. The loop itself is in trainer.cpp.
 #include <algorithm>
+#include <fstream>
 #include <numeric>
 
 #include "autograd/tape.h"
@@ -8,6 +9,16 @@
 #include "pelt/trainer.h"
 
 namespace unipelt {
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path.string() + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
+  }
+}
 
 nlohmann::json TrainConfig::to_json() const {
   return {{"task", task},
