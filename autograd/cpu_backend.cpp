@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
 
 #ifdef UNIPELT_WITH_CUDA
 #include "cuda/cuda_backend.h"
@@ -47,23 +47,43 @@ bool cpu_blas_generic_fallback() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Memory: 64-byte aligned blocks (what AVX-512 loads like), counted for peak-memory reports.
+// Memory: 64-byte aligned blocks (what AVX-512 loads like) from a caching allocator
+// (autograd/caching_allocator.h): a training step's fresh buffers reuse the last step's memory
+// instead of faulting in new pages.
 // ---------------------------------------------------------------------------------------------
 
-void* CpuBackend::allocate(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw std::bad_alloc();
-  size_t now = in_use_.fetch_add(bytes) + bytes;
-  size_t peak = peak_.load();
-  while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
-  }
-  return p;
+namespace {
+
+struct HostMemory {
+  // Bucket sizes are multiples of 512, so they satisfy aligned_alloc's "size is a multiple of the
+  // alignment" rule.
+  static void* allocate(size_t bytes) { return std::aligned_alloc(64, bytes); }
+  static void release(void* ptr) { std::free(ptr); }
+  static std::string last_error() { return "out of host memory"; }
+  static const char* name() { return "cpu"; }
+};
+
+// Never destroyed, like the backend that uses it: tensors held by static objects may be freed after
+// main returns.
+CachingAllocator<HostMemory>& host_allocator() {
+  static auto* instance = new CachingAllocator<HostMemory>;
+  return *instance;
 }
 
-void CpuBackend::deallocate(void* ptr, size_t bytes) {
-  std::free(ptr);
-  in_use_.fetch_sub(bytes);
+}  // namespace
+
+void* CpuBackend::allocate(size_t bytes) { return host_allocator().allocate(bytes); }
+void CpuBackend::deallocate(void* ptr, size_t bytes) { host_allocator().free(ptr, bytes); }
+AllocatorStats CpuBackend::allocator_stats() const { return host_allocator().stats(); }
+void CpuBackend::release_cached() { host_allocator().release_cached(); }
+void CpuBackend::reset_peak() { host_allocator().reset_peak(); }
+
+MemoryStats CpuBackend::memory_stats() const {
+  const AllocatorStats s = host_allocator().stats();
+  MemoryStats out;
+  out.bytes_in_use = s.bytes_in_use;
+  out.peak_bytes = s.peak_bytes;
+  return out;
 }
 
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }

@@ -1,16 +1,16 @@
 // The CPU backend: OpenBLAS for every matrix product, plain loops for the rest.
 //
 // Implementation is split by kernel family:
-//   cpu_backend.cpp              memory, dtype conversion, GEMM
+//   cpu_backend.cpp              memory (caching_allocator.h), dtype conversion, GEMM
 //   cpu_kernels_elementwise.cpp  elementwise ops, broadcasting, activations, dropout
 //   cpu_kernels_nn.cpp           softmax, layer norm, embedding, data movement, losses, AdamW
 // Float transcendentals come from cpu_vector_math.h, the dropout mask from dropout_hash.h.
 #pragma once
 
-#include <atomic>
 #include <stdexcept>
 
 #include "autograd/backend.h"
+#include "autograd/caching_allocator.h"
 #include "autograd/dispatch.h"
 
 namespace unipelt {
@@ -18,8 +18,8 @@ namespace unipelt {
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
-  MemoryStats memory_stats() const override { return {in_use_.load(), peak_.load()}; }
-  void reset_peak() override { peak_.store(in_use_.load()); }
+  MemoryStats memory_stats() const override;
+  void reset_peak() override;
 
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr, size_t bytes) override;
@@ -71,9 +71,10 @@ class CpuBackend final : public Backend {
   void adamw_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v,
                     const AdamWStep& step) override;
 
- private:
-  std::atomic<size_t> in_use_{0};
-  std::atomic<size_t> peak_{0};
+  // The allocator's own counters (reserved and cached bytes, cache hits); for tests and `bench`.
+  AllocatorStats allocator_stats() const;
+  // Returns the cached free blocks to the system (glibc).
+  void release_cached();
 };
 
 }  // namespace unipelt

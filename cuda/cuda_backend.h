@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "autograd/backend.h"
+#include "autograd/caching_allocator.h"
 
 namespace unipelt {
 
@@ -25,14 +26,7 @@ namespace cuda {
 // cached block to the driver (cudaFree); blocks in use are untouched. Safe to call at any time.
 void release_cached();
 
-struct AllocatorStats {
-  size_t bytes_in_use = 0;     // requested bytes of live allocations
-  size_t bytes_reserved = 0;   // bytes held from cudaMalloc: live blocks (rounded) + cached blocks
-  size_t bytes_cached = 0;     // bytes in freed blocks waiting for reuse
-  size_t peak_bytes = 0;       // high-water mark of bytes_in_use (since start or reset_peak)
-  size_t cuda_mallocs = 0;     // cudaMalloc calls so far (a cache hit makes none)
-  size_t cache_hits = 0;       // allocations served from the cache
-};
+using AllocatorStats = unipelt::AllocatorStats;  // autograd/caching_allocator.h
 AllocatorStats allocator_stats();
 
 }  // namespace cuda

@@ -4,108 +4,42 @@
 //   deallocate(ptr, bytes)                   convert(src[n] of src_dtype -> dst[n] of dst_dtype)
 //   copy / upload / download (bytes)
 //
-// The allocator. cudaMalloc and cudaFree are slow (cudaFree also synchronises the device), and a
-// training step frees and re-allocates the same sizes over and over. So a freed block is not returned
-// to the driver: it goes into a cache keyed by its rounded size (its "bucket"), and the next request
-// for that bucket takes it back. Sizes are rounded up to a multiple of a quarter of their leading power
-// of two (at least 512 B): at most 25% waste, few distinct buckets. If cudaMalloc runs out of memory,
-// the cache is released and the call retried once. Plain cudaMalloc only: never managed memory.
-//
-// Reusing a block at once is safe because all work runs on the one default stream: whatever the new
-// owner launches is queued behind every kernel that touched the block before.
+// The allocator is autograd/caching_allocator.h (shared with the CPU backend) over plain cudaMalloc,
+// never managed memory: freed blocks are cached by size bucket and reused, and when cudaMalloc runs out
+// of memory the cache is released and the call retried once.
 #include <cstring>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
+#include <string>
 
+#include "autograd/caching_allocator.h"
 #include "cuda/common.cuh"
 
 namespace unipelt::cuda {
 
 namespace {
 
-class CachingAllocator {
- public:
-  // The bucket a request of `bytes` lives in.
-  static size_t bucket(size_t bytes) {
-    size_t top = 1;  // the largest power of two <= bytes
-    while (top <= bytes / 2) top *= 2;
-    const size_t step = std::max<size_t>(512, top / 4);
-    return (std::max<size_t>(bytes, 1) + step - 1) / step * step;
-  }
-
-  void* allocate(size_t bytes) {
-    const size_t size = bucket(bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
+// The raw device memory under the cache.
+struct CudaMemory {
+  static void* allocate(size_t bytes) {
     void* ptr = nullptr;
-    auto it = cache_.find(size);
-    if (it != cache_.end() && !it->second.empty()) {
-      ptr = it->second.back();
-      it->second.pop_back();
-      stats_.bytes_cached -= size;
-      ++stats_.cache_hits;
-    } else {
-      cudaError_t err = cudaMalloc(&ptr, size);
-      if (err == cudaErrorMemoryAllocation) {
-        (void)cudaGetLastError();  // clear the sticky-until-read error, free the cache, retry once
-        release_cached_locked();
-        err = cudaMalloc(&ptr, size);
-      }
-      if (err != cudaSuccess) {
-        (void)cudaGetLastError();
-        throw std::runtime_error("cuda allocate: cudaMalloc of " + std::to_string(size) + " bytes failed: " +
-                                 cudaGetErrorString(err) + " (in use " + std::to_string(stats_.bytes_in_use) +
-                                 " bytes, reserved " + std::to_string(stats_.bytes_reserved) + " bytes)");
-      }
-      ++stats_.cuda_mallocs;
-      stats_.bytes_reserved += size;
-    }
-    stats_.bytes_in_use += bytes;
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.bytes_in_use);
-    return ptr;
+    const cudaError_t err = cudaMalloc(&ptr, bytes);
+    if (err == cudaSuccess) return ptr;
+    last_error_text() = cudaGetErrorString(err);
+    (void)cudaGetLastError();  // clear the error so the next CUDA call does not report it
+    return nullptr;
   }
-
-  void free(void* ptr, size_t bytes) {
-    if (!ptr) return;
-    const size_t size = bucket(bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
-    cache_[size].push_back(ptr);
-    stats_.bytes_cached += size;
-    stats_.bytes_in_use -= std::min(bytes, stats_.bytes_in_use);
+  static void release(void* ptr) {
+    // Errors are ignored: at process exit the driver may already be gone, and the memory with it.
+    if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
   }
-
-  void release_cached() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    release_cached_locked();
+  static std::string last_error() { return last_error_text(); }
+  static const char* name() { return "cuda"; }
+  static std::string& last_error_text() {
+    static std::string text;
+    return text;
   }
-
-  AllocatorStats stats() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
-  }
-
-  void reset_peak() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.peak_bytes = stats_.bytes_in_use;
-  }
-
- private:
-  void release_cached_locked() {
-    for (auto& [size, blocks] : cache_) {
-      for (void* ptr : blocks) {
-        // Errors are ignored: at process exit the driver may already be gone, and the memory with it.
-        if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
-        stats_.bytes_reserved -= size;
-        stats_.bytes_cached -= size;
-      }
-      blocks.clear();
-    }
-  }
-
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> cache_;  // bucket size -> free blocks of that size
-  AllocatorStats stats_;
 };
+
+using CachingAllocator = unipelt::CachingAllocator<CudaMemory>;
 
 // Never destroyed: tensors held by static objects may be freed after main returns, and a destroyed
 // allocator would then be used. The driver reclaims everything at exit.

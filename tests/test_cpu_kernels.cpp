@@ -5,7 +5,8 @@
 // - broadcasting (`binary`, `reduce_broadcast`, `expand`): every stride pattern the collapsed loop nest
 //   distinguishes, against a naive 4-D loop in float64 (bit-exact; reduce_broadcast to 1e-14, since its
 //   vectorised row sums add in another order), and zero-size tensors;
-// - dropout against the documented rule "kept when hash(seed, i) / 2^53 >= p", computed in double.
+// - dropout against the documented rule "kept when hash(seed, i) / 2^53 >= p", computed in double;
+// - the caching allocator (autograd/caching_allocator.h) under the CPU backend.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "autograd/backend.h"
+#include "autograd/caching_allocator.h"
+#include "autograd/cpu_backend.h"
 #include "autograd/ops.h"
 #include "autograd/cpu_vector_math.h"
 #include "autograd/dropout_hash.h"
@@ -256,4 +259,43 @@ TEST_CASE("cpu kernels: the dropout threshold is exact at the edges", "[cpu_kern
   const int64_t t = dropout_keep_threshold(0.1);
   CHECK(static_cast<double>(t) * 0x1.0p-53 >= 0.1);
   CHECK(static_cast<double>(t - 1) * 0x1.0p-53 < 0.1);
+}
+
+TEST_CASE("cpu allocator: freed blocks are reused by size bucket, counted, and released on request",
+          "[cpu_kernels]") {
+  auto& host = static_cast<CpuBackend&>(cpu());
+  host.release_cached();
+  const AllocatorStats before = host.allocator_stats();
+  void* p = host.allocate(100000);
+  CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+  host.deallocate(p, 100000);
+  void* q = host.allocate(99000);  // the same bucket: the same block comes back, no new allocation
+  CHECK(q == p);
+  const AllocatorStats mid = host.allocator_stats();
+  CHECK(mid.cache_hits == before.cache_hits + 1);
+  CHECK(mid.raw_allocations == before.raw_allocations + 1);
+  CHECK(mid.bytes_in_use == before.bytes_in_use + 99000);
+  CHECK(host.memory_stats().bytes_in_use == mid.bytes_in_use);  // the Backend view: requested bytes
+  host.deallocate(q, 99000);
+  CHECK(host.allocator_stats().bytes_cached >= 99000);
+  host.release_cached();
+  CHECK(host.allocator_stats().bytes_cached == 0);
+  CHECK(host.allocator_stats().bytes_in_use == before.bytes_in_use);
+  CHECK(host.allocator_stats().bytes_reserved == before.bytes_reserved);
+}
+
+TEST_CASE("caching allocator buckets: at most 25 % waste, at least 512 bytes", "[cpu_kernels]") {
+  using Cache = CachingAllocator<struct NoMemory>;
+  CHECK(Cache::bucket(0) == 512);
+  CHECK(Cache::bucket(1) == 512);
+  CHECK(Cache::bucket(512) == 512);
+  CHECK(Cache::bucket(513) == 1024);
+  CHECK(Cache::bucket(100000) == Cache::bucket(99000));
+  for (size_t bytes : {size_t(777), size_t(4096), size_t(4097), size_t(100000), size_t(8u << 20), size_t(12345678)}) {
+    const size_t b = Cache::bucket(bytes);
+    INFO(bytes << " -> " << b);
+    CHECK(b >= bytes);
+    CHECK(b % 512 == 0);
+    CHECK(static_cast<double>(b) <= 1.25 * static_cast<double>(std::max<size_t>(bytes, 512)) + 512);
+  }
 }

@@ -248,7 +248,7 @@ TEST_CASE("cuda allocator: freed blocks are reused by size bucket and release_ca
   CHECK(q == p);
   const auto mid = cuda::allocator_stats();
   CHECK(mid.cache_hits == before.cache_hits + 1);
-  CHECK(mid.cuda_mallocs == before.cuda_mallocs + 1);
+  CHECK(mid.raw_allocations == before.raw_allocations + 1);
   CHECK(mid.bytes_in_use == before.bytes_in_use + 99000);
   CHECK(gpu.memory_stats().bytes_in_use == mid.bytes_in_use);
   gpu.deallocate(q, 99000);
