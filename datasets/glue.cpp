@@ -306,9 +306,9 @@ Splits make_protocol_splits(const std::string& task, const std::filesystem::path
     splits.test = std::move(glue_dev);
     return splits;
   }
-  if (train.size() < k + kDevSize)
-    throw DataError(info.name + ": the protocol needs K + " + std::to_string(kDevSize) + " = " +
-                    std::to_string(k + kDevSize) + " training rows (K for training, " +
+  if (k > train.size() || train.size() - k < kDevSize)  // (not k + kDevSize, which can wrap around)
+    throw DataError(info.name + ": the protocol needs K + " + std::to_string(kDevSize) + " training rows (K = " +
+                    std::to_string(k) + " for training, " +
                     std::to_string(kDevSize) + " for the development set), but " +
                     (task_dir / "train.tsv").string() + " has only " + std::to_string(train.size()) +
                     "; use a smaller K or k = 0 (all data)");

@@ -3,18 +3,20 @@
 #include <iostream>
 
 #include "examples/cli.h"
+#include "examples/run_options.h"
 #include "pelt/report.h"
 
 namespace {
 
 struct EvalOptions {
-  std::string run, split = "test", data, model, device;
+  std::string run, split = "test";
+  unipelt::RunOverrides overrides;
   bool json = false;
 };
 
 void run_eval(const EvalOptions& o) {
   using namespace unipelt;
-  LoadedRun run = load_run(o.run, {o.data, o.model, o.device});
+  LoadedRun run = load_run(o.run, o.overrides);
   const auto data = run_examples(run, o.split);
   const EvalResult r = evaluate_run(run, data);
   const TaskInfo& task = task_info(run.config.task);
@@ -42,13 +44,7 @@ const bool registered = unipelt::cli::register_command(61, [](CLI::App& app) {
   cmd->add_option("--split", o->split, "Protocol split: train (the K examples), dev (the 1,000 development "
                                        "examples) or test (the GLUE dev set)")
       ->check(CLI::IsMember({"train", "dev", "test"}))->capture_default_str();
-  cmd->add_option("--data", o->data, "Data root to use instead of the one in RUN/config.json")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--model", o->model, "BERT directory to use instead of the one in RUN/config.json (must hold the "
-                                       "same weights: the checkpoint checks a hash)")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--device", o->device, "cpu or cuda instead of the run's device")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  unipelt::cli::add_run_override_options(cmd, o->overrides, true);
   cmd->add_flag("--json", o->json, "Print JSON (metrics, loss, gates) instead of text");
   cmd->callback([o] { run_eval(*o); });
 });

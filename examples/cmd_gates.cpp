@@ -5,13 +5,15 @@
 #include <iostream>
 
 #include "examples/cli.h"
+#include "examples/run_options.h"
 #include "nn/safetensors.h"
 #include "pelt/report.h"
 
 namespace {
 
 struct GatesOptions {
-  std::string run, svg, data, model, device;
+  std::string run, svg;
+  unipelt::RunOverrides overrides;
   bool recompute = false, json = false;
 };
 
@@ -33,7 +35,7 @@ void run_gates(const GatesOptions& o) {
     }
   }
   if (gates.empty() && config.pelt.gated) {
-    LoadedRun run = load_run(dir, {o.data, o.model, o.device});
+    LoadedRun run = load_run(dir, o.overrides);
     const auto test = run_examples(run, "test");
     gates = evaluate_run(run, test).gates;
     source = "recomputed from " + (dir / "best").string() + " on the test split (" + std::to_string(test.size()) +
@@ -70,13 +72,7 @@ const bool registered = unipelt::cli::register_command(63, [](CLI::App& app) {
   cmd->add_option("--svg", o->svg, "Where to write the plot (default: RUN/gates.svg)");
   cmd->add_flag("--recompute", o->recompute, "Evaluate RUN/best on the test split even when results.json holds "
                                              "test_gates (otherwise only done for unfinished runs)");
-  cmd->add_option("--data", o->data, "Data root to use instead of the one in RUN/config.json (when recomputing)")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--model", o->model, "BERT directory to use instead of the one in RUN/config.json (when "
-                                       "recomputing)")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--device", o->device, "cpu or cuda instead of the run's device (when recomputing)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  unipelt::cli::add_run_override_options(cmd, o->overrides, true, " (when recomputing)");
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   cmd->callback([o] { run_gates(*o); });
 });

@@ -5,19 +5,21 @@
 #include <sstream>
 
 #include "examples/cli.h"
+#include "examples/run_options.h"
 #include "nn/safetensors.h"
 #include "pelt/report.h"
 
 namespace {
 
 struct PredictOptions {
-  std::string run, input, output, model, device;
+  std::string run, input, output;
+  unipelt::RunOverrides overrides;  // --model, --device (no --data: the input is a TSV of its own)
   bool no_header = false;
 };
 
 void run_predict(const PredictOptions& o) {
   using namespace unipelt;
-  LoadedRun run = load_run(o.run, {"", o.model, o.device});
+  LoadedRun run = load_run(o.run, o.overrides);
   const TaskInfo& task = task_info(run.config.task);
   const std::vector<Example> inputs = read_predict_inputs(o.input, task.is_pair);
   const auto encoded = encode_examples(inputs, *run.tokenizer, run.config.max_len, task.is_pair);
@@ -74,10 +76,7 @@ const bool registered = unipelt::cli::register_command(62, [](CLI::App& app) {
   cmd->add_option("--output", o->output, "Write the predictions to this file instead of stdout (TSV: label, then "
                                          "one probability column per class; STS-B: score)");
   cmd->add_flag("--no-header", o->no_header, "Omit the output's header line");
-  cmd->add_option("--model", o->model, "BERT directory to use instead of the one in RUN/config.json")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--device", o->device, "cpu or cuda instead of the run's device")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  unipelt::cli::add_run_override_options(cmd, o->overrides, false);
   cmd->callback([o] { run_predict(*o); });
 });
 

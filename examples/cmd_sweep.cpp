@@ -84,7 +84,7 @@ void run_sweep_command(SweepCliOptions& o) {
     s.grid.tasks = split_list(o.tasks);
     s.grid.methods = split_list(o.methods);
     for (const auto& k : split_list(o.ks)) s.grid.ks.push_back(parse_k(k));
-    for (const auto& seed : split_list(o.seeds)) s.grid.data_seeds.push_back(std::stoull(seed));
+    for (const auto& seed : split_list(o.seeds)) s.grid.data_seeds.push_back(parse_seed(seed));
     for (const auto& [flag, option] : o.passthrough)
       if (option->count() > 0) {
         s.train_flags.push_back(flag);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "examples/pelt_options.h"
+#include "pelt/sweep.h"
 #include "pelt/trainer.h"
 
 namespace {
@@ -52,8 +53,7 @@ const bool registered = unipelt::cli::register_command(60, [](CLI::App& app) {
   unipelt::cli::add_pelt_options(cmd, o->pelt);
   cmd->callback([o] {
     o->config.pelt = o->pelt.resolve();
-    if (o->k == "all") o->config.k = 0;
-    else o->config.k = std::stoul(o->k);
+    o->config.k = unipelt::parse_k(o->k);  // a positive number or "all" (0 internally)
     auto result = unipelt::train_glue(o->config, o->resume, std::cerr);
     if (!result.finished) throw unipelt::cli::Exit{130};
     if (!result.test.empty()) {

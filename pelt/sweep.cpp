@@ -55,6 +55,19 @@ size_t parse_k(const std::string& text) {
   return static_cast<size_t>(v);
 }
 
+uint64_t parse_seed(const std::string& text) {
+  size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || text[0] == '-' || text[0] == '+')
+    throw std::invalid_argument("a data seed must be a whole number >= 0, got '" + text + "'");
+  return static_cast<uint64_t>(v);
+}
+
 std::string k_label(size_t k) { return k ? std::to_string(k) : std::string("all"); }
 
 std::vector<SweepPoint> expand_grid(const SweepGrid& grid) {

@@ -39,6 +39,8 @@ struct SweepPoint {
 std::vector<std::string> split_list(const std::string& csv);
 // "100" -> 100, "all" -> 0; throws std::invalid_argument otherwise.
 size_t parse_k(const std::string& text);
+// "111" -> 111; throws std::invalid_argument naming the value otherwise (no sign, no trailing text).
+uint64_t parse_seed(const std::string& text);
 std::string k_label(size_t k);  // 100 -> "100", 0 -> "all"
 
 // Validates the names (unknown task or method: std::invalid_argument listing the valid ones) and

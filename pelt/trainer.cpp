@@ -120,6 +120,7 @@ std::string format_metrics(const std::map<std::string, double>& m) {
 }  // namespace
 
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log) {
+  config.validate();
   const auto started = Clock::now();
   const std::filesystem::path out(config.out_dir);
   const TaskInfo& task = task_info(config.task);

@@ -40,6 +40,9 @@ struct TrainConfig {
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);
+  // Throws std::invalid_argument naming the `unipelt train` flag and the accepted range, e.g. for a
+  // batch size of 0 (which would otherwise divide by zero) or an evaluation batch size of 0.
+  void validate() const;
 };
 
 // The paper's learning rates: fine-tuning 2e-5, adapter 1e-4, prefix 2e-4, LoRA 5e-4, BitFit 1e-4,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 
 #include "autograd/tape.h"
 #include "datasets/metrics.h"
@@ -18,6 +19,30 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
   }
+}
+
+void TrainConfig::validate() const {
+  auto need = [](bool ok, const std::string& flag, const std::string& rule, double got) {
+    if (!ok) {
+      std::ostringstream value;
+      value << got;
+      throw std::invalid_argument("train: " + flag + " must be " + rule + ", got " + value.str());
+    }
+  };
+  need(epochs >= 1, "--epochs", "at least 1", epochs);
+  need(patience >= 1, "--patience", "at least 1", patience);
+  need(batch_size >= 1, "--batch-size", "at least 1", batch_size);
+  need(eval_batch_size >= 1, "--eval-batch-size", "at least 1", eval_batch_size);
+  need(max_len >= 3, "--max-len", "at least 3 ([CLS], one token, [SEP])", max_len);
+  need(lr >= 0, "--lr", ">= 0 (0: the paper's rate for the method)", lr);
+  need(weight_decay >= 0, "--weight-decay", ">= 0", weight_decay);
+  need(beta1 >= 0 && beta1 < 1, "--beta1", "in [0, 1)", beta1);
+  need(beta2 >= 0 && beta2 < 1, "--beta2", "in [0, 1)", beta2);
+  need(adam_eps > 0, "--adam-eps", "positive", adam_eps);
+  need(max_grad_norm > 0, "--max-grad-norm", "positive", max_grad_norm);
+  need(warmup_steps >= 0, "--warmup-steps", ">= 0", warmup_steps);
+  need(stop_after_epochs >= 0, "--stop-after", ">= 0", stop_after_epochs);
+  pelt.validate();
 }
 
 nlohmann::json TrainConfig::to_json() const {

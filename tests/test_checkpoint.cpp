@@ -32,16 +32,6 @@ std::unique_ptr<BertForSequenceClassification> tiny_base(DType dtype = DType::F6
   return load_bert(fixtures() / "tiny-bert", options);
 }
 
-PeltConfig small(const std::string& method) {
-  PeltConfig c = preset(method);
-  c.adapter_size = 4;
-  c.prefix_len = 3;
-  c.prefix_mid = 8;
-  c.lora_r = 2;
-  c.lora_alpha = 4;
-  return c;
-}
-
 Batch batch() { return read_batch(fixtures() / "batch-cls.safetensors", DType::F64, Device::CPU, false); }
 
 Tensor logits_of(PeltModel& model) {
@@ -67,9 +57,9 @@ Trained trained(const std::string& method) {
   Trained t;
   t.base = tiny_base();
   t.identity = base_identity(*t.base);  // before training touches the base
-  t.model = std::make_unique<PeltModel>(*t.base, small(method), 3);
+  t.model = std::make_unique<PeltModel>(*t.base, testing::small_preset(method), 3);
   load_named_tensors(*t.model, fixtures() / "pelt" / (method + "-cls.safetensors"));
-  if (small(method).bitfit) {
+  if (testing::small_preset(method).bitfit) {
     Rng rng(21);
     for (const NamedTensor& p : t.model->trainable_parameters())
       if (p.name.rfind("bert.", 0) == 0) {

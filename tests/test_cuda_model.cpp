@@ -37,22 +37,11 @@ std::vector<Case> fixture_cases() {
   return out;
 }
 
-// A preset with the fixtures' small sizes (tests/fixtures/cases.json: size_flags).
-PeltConfig fixture_config(const std::string& method) {
-  PeltConfig config = preset(method);
-  config.adapter_size = 4;
-  config.prefix_len = 3;
-  config.prefix_mid = 8;
-  config.lora_r = 2;
-  config.lora_alpha = 4;
-  return config;
-}
-
 // Runs one fixture case on a device in float32 and returns the `grads` outputs.
 std::vector<std::pair<std::string, Tensor>> run_case(const Case& c, Device device) {
   const auto root = testing::source_dir();
   auto bert = load_bert(root / c.model, {c.num_labels, DType::F32, device, 0});
-  PeltConfig config = fixture_config(c.method);
+  PeltConfig config = testing::small_preset(c.method);
   config.gate_pool = parse_gate_pool(c.pool);
   PeltModel model(*bert, config, 0);
   load_named_tensors(model, root / c.init);
@@ -94,7 +83,7 @@ TEST_CASE("cuda model parity: a short training run has the same losses on CPU an
   const auto root = testing::source_dir();
   auto losses_on = [&](Device device) {
     auto bert = load_bert(root / "tests/fixtures/tiny-bert", {3, DType::F32, device, 0});
-    PeltModel model(*bert, fixture_config("unipelt-apl"), 0);
+    PeltModel model(*bert, testing::small_preset("unipelt-apl"), 0);
     load_named_tensors(model, root / "tests/fixtures/pelt/unipelt-apl-cls.safetensors");
     Batch batch = read_batch(root / "tests/fixtures/batch-cls.safetensors", DType::F32, device, false);
     auto params = model.trainable_parameters();

@@ -287,7 +287,10 @@ TEST_CASE("protocol splits on a synthetic task", "[glue]") {
   CHECK(all.test.size() == 10);
 
   CHECK_THAT(error_of([&] { make_protocol_splits("sst2", dir, 101, 111); }),
-             Contains("K + 1000 = 1101") && Contains("has only 1100"));
+             Contains("K + 1000 training rows (K = 101") && Contains("has only 1100"));
+  // A K so large that K + 1000 wraps around is refused too (it used to pass the size check).
+  CHECK_THAT(error_of([&] { make_protocol_splits("sst2", dir, static_cast<size_t>(-1), 111); }),
+             Contains("has only 1100"));
 }
 
 TEST_CASE("protocol splits on the real data with the paper seeds 111 to 555", "[glue]") {

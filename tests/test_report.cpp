@@ -206,6 +206,11 @@ TEST_CASE("sweep grid: names, order, run directories", "[report]") {
   CHECK_THROWS_AS(parse_k("1e3"), std::invalid_argument);
   CHECK_THROWS_AS(parse_k("-5"), std::invalid_argument);
   CHECK_THROWS_AS(parse_k("0"), std::invalid_argument);
+  CHECK(parse_seed("111") == 111);
+  CHECK(parse_seed("0") == 0);
+  CHECK_THROWS_WITH(parse_seed("-1"), Catch::Contains("'-1'"));
+  CHECK_THROWS_AS(parse_seed("11x"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_seed(""), std::invalid_argument);
   SweepGrid g{{"sst2", "RTE"}, {"lora", "finetune"}, {100, 0}, {111, 222}};
   const auto points = expand_grid(g);
   REQUIRE(points.size() == 16);

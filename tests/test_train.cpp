@@ -1,6 +1,7 @@
 // The trainer and the run tools end to end, on a synthetic tiny BERT and synthetic SST-2 data
 // (tests/synthetic.h): run directory contents, learning, interrupt + resume (in process and with a real
 // Ctrl-C through the CLI), resume rules, eval / predict / gates on a saved run, and a small sweep.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <csignal>
@@ -21,21 +22,10 @@ using nlohmann::json;
 
 namespace {
 
-// Small PELT modules for the 16-wide model.
-PeltConfig small_pelt(const std::string& method) {
-  PeltConfig p = preset(method);
-  p.adapter_size = 4;
-  p.prefix_len = 3;
-  p.prefix_mid = 16;
-  p.lora_r = 2;
-  p.lora_alpha = 4;
-  return p;
-}
-
 TrainConfig tiny_config(const testing::SyntheticSetup& s, const fs::path& out, const std::string& method, int epochs) {
   TrainConfig c;
   c.task = "SST-2";
-  c.pelt = small_pelt(method);
+  c.pelt = testing::small_preset(method, 16);  // small PELT modules for the 16-wide model
   c.model_dir = s.model_dir.string();
   c.data_dir = s.data_dir.string();
   c.out_dir = out.string();
@@ -148,19 +138,23 @@ TEST_CASE("a training run writes its run directory, and fine-tuning lowers the t
   CHECK(read_json(ft / "results.json").at("test_gates").empty());  // no gates without UniPELT
 }
 
+// The run both resume tests interrupt: UniPELT (APL), 4 epochs, lr 1e-2 (the dev metric moves between
+// epochs, so the best-epoch bookkeeping is exercised too).
+TrainConfig resume_test_config(const testing::SyntheticSetup& s, const fs::path& out) {
+  TrainConfig c = tiny_config(s, out, "unipelt-apl", 4);
+  c.lr = 1e-2;
+  return c;
+}
+
 TEST_CASE("an interrupted run, resumed, ends exactly like an uninterrupted one", "[train]") {
   const fs::path root = testing::scratch_dir("train_resume");
   const auto s = testing::make_synthetic_setup(root);
   Quiet q;
 
-  // lr 1e-2: the dev metric moves between epochs, so the best-epoch bookkeeping is exercised too.
   const fs::path a = root / "a", b = root / "b";
-  TrainConfig ca = tiny_config(s, a, "unipelt-apl", 4);
-  ca.lr = 1e-2;
-  REQUIRE(train_glue(ca, false, q.log).finished);
+  REQUIRE(train_glue(resume_test_config(s, a), false, q.log).finished);
 
-  TrainConfig cb = tiny_config(s, b, "unipelt-apl", 4);
-  cb.lr = 1e-2;
+  TrainConfig cb = resume_test_config(s, b);
   cb.stop_after_epochs = 2;
   const TrainResult first = train_glue(cb, false, q.log);
   CHECK_FALSE(first.finished);
@@ -230,19 +224,57 @@ TEST_CASE("resume rules: finished runs are left alone and existing runs need --r
   CHECK(testing::read_text(err).find("differs") != std::string::npos);
 }
 
+TEST_CASE("bad training settings are refused up front, naming the flag", "[train]") {
+  const fs::path root = testing::scratch_dir("train_bad_settings");
+  const auto s = testing::make_synthetic_setup(root);
+  Quiet q;
+  const TrainConfig good = tiny_config(s, root / "lib", "lora", 1);
+  CHECK_NOTHROW(good.validate());
+  auto refused = [&](auto change, const std::string& flag) {
+    TrainConfig c = good;
+    change(c);
+    CHECK_THROWS_WITH(train_glue(c, false, q.log), Catch::Contains(flag));
+  };
+  refused([](TrainConfig& c) { c.batch_size = 0; }, "--batch-size must be at least 1, got 0");
+  refused([](TrainConfig& c) { c.eval_batch_size = 0; }, "--eval-batch-size");
+  refused([](TrainConfig& c) { c.epochs = 0; }, "--epochs");
+  refused([](TrainConfig& c) { c.patience = 0; }, "--patience");
+  refused([](TrainConfig& c) { c.max_len = 1; }, "--max-len");
+  refused([](TrainConfig& c) { c.beta2 = 1.0; }, "--beta2");
+  refused([](TrainConfig& c) { c.max_grad_norm = 0; }, "--max-grad-norm");
+  CHECK_FALSE(fs::exists(root / "lib"));  // nothing written
+
+  // Through the CLI: exit status 1 and the message; K is checked too.
+  const fs::path out = root / "cli.out", err = root / "cli.err";
+  auto with = [&](const std::string& flag, const std::string& value) {  // tiny_flags with one value replaced
+    auto flags = tiny_flags(s, root / "cli", "lora", 1);
+    auto it = std::find(flags.begin(), flags.end(), flag);
+    if (it == flags.end()) flags.insert(flags.end(), {flag, value});
+    else *(it + 1) = value;
+    return flags;
+  };
+  CHECK(testing::run_cli(with("--batch-size", "0"), out, err) == 1);
+  CHECK(testing::read_text(err).find("--batch-size must be at least 1, got 0") != std::string::npos);
+  for (const char* bad_k : {"abc", "-1", "100x", "0"}) {
+    const auto flags = with("--k", bad_k);
+    INFO("--k " << bad_k);
+    CHECK(testing::run_cli(flags, out, err) == 1);
+    CHECK(testing::read_text(err).find("K must be a positive number or 'all'") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(root / "cli"));
+}
+
 TEST_CASE("Ctrl-C during `unipelt train`, then --resume, ends like an uninterrupted run", "[train]") {
   const fs::path root = testing::scratch_dir("train_sigint");
   const auto s = testing::make_synthetic_setup(root);
   Quiet q;
   // Reference: uninterrupted, in process (the CLI runs the same code).
   const fs::path a = root / "a", b = root / "b";
-  TrainConfig ca = tiny_config(s, a, "unipelt-apl", 4);
-  ca.lr = 1e-2;
-  REQUIRE(train_glue(ca, false, q.log).finished);
+  REQUIRE(train_glue(resume_test_config(s, a), false, q.log).finished);
 
   std::vector<std::string> args = {UNIPELT_CLI};
   auto flags = tiny_flags(s, b, "unipelt-apl", 4);
-  flags.insert(flags.end(), {"--lr", "0.01"});
+  flags.insert(flags.end(), {"--lr", "0.01"});  // = resume_test_config
   args.insert(args.end(), flags.begin(), flags.end());
   const fs::path log = root / "b.log";
   const pid_t pid = testing::spawn_program(args, root / "b.out", log);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "autograd/tensor.h"
+#include "pelt/config.h"
 
 namespace unipelt::testing {
 
@@ -42,6 +43,19 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (size_t i = 0; i < x.size(); ++i) m = std::max(m, x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]);
   return m;
+}
+
+// A preset with submodules small enough for the tiny test models: bottleneck 4, 3 prefix tokens through
+// an MLP of width `prefix_mid`, LoRA rank 2 with alpha 4 (the sizes of tests/fixtures/cases.json with
+// the default prefix_mid 8).
+inline PeltConfig small_preset(const std::string& method, int prefix_mid = 8) {
+  PeltConfig config = preset(method);
+  config.adapter_size = 4;
+  config.prefix_len = 3;
+  config.prefix_mid = prefix_mid;
+  config.lora_r = 2;
+  config.lora_alpha = 4;
+  return config;
 }
 
 // A fresh scratch directory under the build tree.
