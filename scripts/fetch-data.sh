@@ -508,10 +508,10 @@ else
   if command -v curl >/dev/null 2>&1; then DOWNLOADER=curl
   elif command -v wget >/dev/null 2>&1; then DOWNLOADER=wget
   else
-    die "no mirror (--mirror DIR or UNIPELT_MIRROR) and neither curl nor wget is installed: install curl (sudo apt-get install curl ca-certificates) or pass --mirror DIR"
+    die "no mirror (--mirror DIR or UNIPELT_MIRROR) and neither curl nor wget is installed: install curl (scripts/install-deps.sh installs it) or pass --mirror DIR"
   fi
   if [ ${#TASKS[@]} -gt 0 ] && ! command -v unzip >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then
-    die "GLUE comes as zip files and neither unzip nor python3 is installed: install unzip (sudo apt-get install unzip) or pass --mirror DIR"
+    die "GLUE comes as zip files and neither unzip nor python3 is installed: install unzip (scripts/install-deps.sh installs it) or pass --mirror DIR"
   fi
   say "cache $CACHE; source: internet ($DOWNLOADER)"
 fi

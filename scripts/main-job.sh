@@ -23,19 +23,6 @@ STARTED=$SECONDS
 
 step() { printf '\n== main-job: %s\n' "$*"; }
 
-# The internet path needs a downloader and an unzipper, which a minimal Debian 12 lacks.
-ensure_download_tools() {
-  local missing=()
-  command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || missing+=(curl ca-certificates)
-  command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
-  [ ${#missing[@]} -gt 0 ] || return 0
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "main-job: installing ${missing[*]} (needed to download the data)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
-
 step "1/4 dependencies (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
@@ -50,7 +37,6 @@ if [ -d "$MIRROR" ]; then
   MODEL="${UNIPELT_MODEL:-bert-mini-mlm}"
 else
   echo "main-job: no data mirror at $MIRROR: downloading from the internet"
-  ensure_download_tools
   fetch+=(--no-mirror)
   MODEL="${UNIPELT_MODEL:-gaunernst/bert-mini-uncased}"
 fi

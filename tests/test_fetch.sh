@@ -226,18 +226,24 @@ else
   fail "no mirror and no downloader: clear error (rc=$RC)" "$(cat "$WORK/notools.out")"
 fi
 
-# 9. The download path through file:// URLs (needs curl, which reads file:// URLs, and unzip or python3).
-if command -v curl >/dev/null 2>&1 && { command -v unzip || command -v python3; } >/dev/null 2>&1; then
+# 9. The download path through file:// URLs (needs curl, which reads file:// URLs; unzip or python3 to
+# unpack, zip or python3 to build the test archive; scripts/install-deps.sh installs curl, unzip and zip).
+# make_zip ZIP DIR: DIR (relative to the current directory) into ZIP.
+make_zip() {
+  if command -v zip >/dev/null 2>&1; then
+    zip -qr "$1" "$2"
+  else
+    python3 -c 'import sys, zipfile, os
+z = zipfile.ZipFile(sys.argv[1], "w")
+for d, _, fs in os.walk(sys.argv[2]):
+    for f in fs: z.write(os.path.join(d, f))' "$1" "$2"
+  fi
+}
+if command -v curl >/dev/null 2>&1 && { command -v unzip || command -v python3; } >/dev/null 2>&1 &&
+   { command -v zip || command -v python3; } >/dev/null 2>&1; then
   NET="$WORK/net"
   mkdir -p "$NET/glue" "$NET/senteval" "$NET/hf/owner/tiny-bert/resolve/main"
-  if command -v zip >/dev/null 2>&1; then
-    (cd "$M/glue" && zip -qr "$NET/glue/SST-2.zip" SST-2)
-  else
-    (cd "$M/glue" && python3 -c 'import sys, zipfile, os
-z = zipfile.ZipFile(sys.argv[1], "w")
-for d, _, fs in os.walk("SST-2"):
-    for f in fs: z.write(os.path.join(d, f))' "$NET/glue/SST-2.zip")
-  fi
+  (cd "$M/glue" && make_zip "$NET/glue/SST-2.zip" SST-2)
   # MRPC as SentEval ships it (CRLF line ends, a BOM in the header) plus GLUE's dev ids.
   printf '\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n1\t10\t11\tA cat .\tThe cat .\r\n0\t20\t21\tDog .\tA dog .\r\n1\t30\t31\tSun .\tThe sun . \r\n' \
     >"$NET/senteval/msr_paraphrase_train.txt"
@@ -268,11 +274,7 @@ for d, _, fs in os.walk("SST-2"):
     fail "download path: second run downloads nothing (rc=$RC)" "$OUT"
   fi
   # The download is checked against the manifest: a zip whose dev.tsv differs is refused.
-  (cd "$M2/glue" && rm -f "$NET/glue/SST-2.zip" && if command -v zip >/dev/null 2>&1; then zip -qr "$NET/glue/SST-2.zip" SST-2;
-   else python3 -c 'import sys, zipfile, os
-z = zipfile.ZipFile(sys.argv[1], "w")
-for d, _, fs in os.walk("SST-2"):
-    for f in fs: z.write(os.path.join(d, f))' "$NET/glue/SST-2.zip"; fi)
+  (cd "$M2/glue" && rm -f "$NET/glue/SST-2.zip" && make_zip "$NET/glue/SST-2.zip" SST-2)
   run download-bad --cache "$WORK/cache7" --tasks SST-2 --model none
   if [ "$RC" -ne 0 ] && grep -q "checksum mismatch for glue/SST-2/dev.tsv" <<<"$OUT" && [ ! -e "$WORK/cache7/glue/SST-2/dev.tsv" ] &&
      [ ! -e "$WORK/cache7/checksums.local" ]; then
