@@ -176,8 +176,8 @@ Tensor Tensor::view(const Shape& new_shape) const {
 }
 
 void Tensor::copy_from(const Tensor& src) const {
-  check(src.numel() == numel() && src.dtype() == dtype(), "Tensor::copy_from",
-        "need the same size and dtype: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " +
+  check(src.shape() == shape() && src.dtype() == dtype(), "Tensor::copy_from",
+        "need the same shape and dtype: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " +
             shape_str(shape()) + " " + dtype_name(dtype()));
   if (nbytes() == 0) return;
   if (src.device() == device()) {

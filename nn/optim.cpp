@@ -42,6 +42,9 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t steps
     for (auto [prefix, target] : {std::pair{"m/", &m_[i]}, std::pair{"v/", &v_[i]}}) {
       auto it = state.find(prefix + params_[i].name);
       if (it == state.end()) throw std::runtime_error("optimizer state lacks " + std::string(prefix) + params_[i].name);
+      if (it->second.shape() != target->shape())
+        throw std::runtime_error("optimizer state " + std::string(prefix) + params_[i].name + " has shape " +
+                                 shape_str(it->second.shape()) + ", the parameter has " + shape_str(target->shape()));
       target->copy_from(it->second.to(target->dtype()).to(target->device()));
     }
   }

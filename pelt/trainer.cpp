@@ -72,8 +72,13 @@ LoopState load_state(const std::filesystem::path& dir, const PeltModel& model, A
   std::map<std::string, Tensor> optimizer_state;
   for (const StTensorInfo& info : file.tensors())
     if (info.name.rfind("param/", 0) != 0) optimizer_state[info.name] = file.load(info.name, DType::F64);
-  for (const NamedTensor& p : model.trainable_parameters())
-    p.tensor.copy_from(file.load("param/" + p.name, p.tensor.dtype(), p.tensor.device()));
+  for (const NamedTensor& p : model.trainable_parameters()) {
+    Tensor saved = file.load("param/" + p.name, p.tensor.dtype(), p.tensor.device());
+    if (saved.shape() != p.tensor.shape())
+      throw std::runtime_error((dir / "state.safetensors").string() + ": param/" + p.name + " has shape " +
+                               shape_str(saved.shape()) + ", the model's parameter has " + shape_str(p.tensor.shape()));
+    p.tensor.copy_from(saved);
+  }
   opt.load_state(optimizer_state, s.step);
   return s;
 }

@@ -11,6 +11,7 @@
 #include "autograd/op_checks.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "nn/optim.h"
 #include "tests/test_util.h"
 
 using namespace unipelt;
@@ -253,4 +254,18 @@ TEST_CASE("unipelt gradcheck ops prints every op and exits 0", "[autograd][cli]"
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* op : {"linear", "softmax", "layer_norm", "cross_entropy", "all passed"})
     CHECK(text.find(op) != std::string::npos);
+}
+
+TEST_CASE("copy_from needs the same shape, not just the same size; optimizer state names a wrong shape",
+          "[autograd]") {
+  // A [2,3] tensor must not load silently into a [3,2] one (a transposed checkpoint tensor would).
+  Tensor a = Tensor::zeros({3, 2}, DType::F64);
+  CHECK_THROWS_WITH(a.copy_from(Tensor::full({2, 3}, 1.0, DType::F64)), Catch::Contains("same shape"));
+  CHECK_NOTHROW(a.copy_from(Tensor::full({3, 2}, 1.0, DType::F64)));
+
+  Tensor w = Tensor::zeros({3, 2}, DType::F32).set_requires_grad(true);
+  AdamW opt({{"w", w}}, {1e-3, 0.9, 0.999, 1e-8, 0.0});
+  std::map<std::string, Tensor> state = {{"m/w", Tensor::zeros({2, 3}, DType::F64)},
+                                         {"v/w", Tensor::zeros({3, 2}, DType::F64)}};
+  CHECK_THROWS_WITH(opt.load_state(state, 1), Catch::Contains("m/w has shape [2, 3]"));
 }
