@@ -5,7 +5,9 @@
 //
 //   gelu(x)  = x/2 · (1 + erf(x/√2))          gelu'(x) = Φ(x) + x·φ(x),  φ(x) = exp(-x²/2)/√(2π)
 //   relu'(x) = 1 if x > 0 else 0              tanh'    = 1 - y²           sigmoid' = y·(1 - y)
-// The formulas are the CPU backend's, written the same way so both round alike.
+// The formulas are the CPU backend's. In float64 both call the C library's erf/exp and round alike; in
+// float32 the CPU uses vectorised approximations (autograd/cpu_vector_math.h, within 3e-7) and CUDA its
+// erff/expf (within 2 ulp).
 #include "cuda/common.cuh"
 
 namespace unipelt::cuda {

@@ -28,6 +28,25 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
+// Ctrl-C only sets g_interrupted while the training loop runs (the loop stops at the next step and keeps
+// the last finished epoch). restore() puts the previous handler back when the loop ends; the destructor
+// does it if an exception leaves the loop. After that, Ctrl-C ends the program as usual.
+class SigintGuard {
+ public:
+  SigintGuard() : previous_(std::signal(SIGINT, on_sigint)) { g_interrupted = false; }
+  ~SigintGuard() { restore(); }
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+  void restore() {
+    if (active_) std::signal(SIGINT, previous_);
+    active_ = false;
+  }
+
+ private:
+  void (*previous_)(int);
+  bool active_ = true;
+};
+
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -202,8 +221,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     progress.message(head.str());
   }
 
-  g_interrupted = false;
-  auto previous_handler = std::signal(SIGINT, on_sigint);
+  SigintGuard sigint;
   backend(device).reset_peak();
   TrainResult result;
   int epochs_this_run = 0;
@@ -222,7 +240,6 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
       auto outputs = model.forward(batch, ctx);
       const double loss = outputs.loss.item();
       if (!std::isfinite(loss)) {
-        std::signal(SIGINT, previous_handler);
         tape().clear();
         throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) +
                                  " step " + std::to_string(s + 1) + "; stopping. The last good state (epoch " +
@@ -277,8 +294,12 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   result.epochs_run = state.epoch;
   result.best_epoch = state.best_epoch;
   const bool done = !g_interrupted && (state.epoch >= config.epochs || state.bad_epochs >= config.patience);
+  sigint.restore();  // the final evaluation is short; Ctrl-C there ends the program
+  // Memory of the training itself (read before the base model is loaded a second time below).
+  const size_t peak_tensor_bytes = backend(device).memory_stats().peak_bytes;
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
   if (!done) {
-    std::signal(SIGINT, previous_handler);
     result.wall_seconds = prior_seconds + seconds_since(started);
     return result;
   }
@@ -290,12 +311,9 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   auto best = load_pelt_checkpoint(out / "best", *fresh_base);
   EvalResult dev_eval = evaluate(*best, task.name, dev, config.eval_batch_size, pad_to);
   EvalResult test_eval = evaluate(*best, task.name, test, config.eval_batch_size, pad_to);
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
   result.finished = true;
   result.best_dev = dev_eval.metrics;
   result.test = test_eval.metrics;
-  std::signal(SIGINT, previous_handler);  // the final evaluation is short; Ctrl-C there ends the program
   result.wall_seconds = prior_seconds + seconds_since(started);
   nlohmann::json results = {{"task", task.name},
                             {"method", config.pelt.method},
@@ -309,7 +327,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
                             {"test", test_eval.metrics},
                             {"test_gates", test_eval.gates},
                             {"wall_seconds", result.wall_seconds},
-                            {"peak_tensor_bytes", backend(device).memory_stats().peak_bytes},
+                            {"peak_tensor_bytes", peak_tensor_bytes},
                             {"peak_rss_bytes", static_cast<int64_t>(usage.ru_maxrss) * 1024},
                             {"trainable_parameters", counts.trained},
                             {"optimizer_state_floats", optimizer.state_numel()}};

@@ -224,6 +224,21 @@ TEST_CASE("resume rules: finished runs are left alone and existing runs need --r
   CHECK(testing::read_text(err).find("differs") != std::string::npos);
 }
 
+void caller_sigint_handler(int) {}
+
+TEST_CASE("train_glue puts the caller's Ctrl-C handler back, finished or stopped early", "[train]") {
+  const fs::path root = testing::scratch_dir("train_sigint_handler");
+  const auto s = testing::make_synthetic_setup(root);
+  Quiet q;
+  auto previous = std::signal(SIGINT, caller_sigint_handler);
+  REQUIRE(train_glue(tiny_config(s, root / "done", "lora", 1), false, q.log).finished);
+  CHECK(std::signal(SIGINT, caller_sigint_handler) == caller_sigint_handler);
+  TrainConfig partial = tiny_config(s, root / "partial", "lora", 2);
+  partial.stop_after_epochs = 1;
+  REQUIRE_FALSE(train_glue(partial, false, q.log).finished);
+  CHECK(std::signal(SIGINT, previous) == caller_sigint_handler);
+}
+
 TEST_CASE("bad training settings are refused up front, naming the flag", "[train]") {
   const fs::path root = testing::scratch_dir("train_bad_settings");
   const auto s = testing::make_synthetic_setup(root);
