@@ -1,7 +1,5 @@
 #include "autograd/tape.h"
 
-#include <unordered_map>
-
 #include "autograd/backend.h"
 
 namespace unipelt {

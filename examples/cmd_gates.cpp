@@ -50,10 +50,7 @@ void run_gates(const GatesOptions& o) {
                             ", K=" + (config.k ? std::to_string(config.k) : std::string("all")) + ", data seed " +
                             std::to_string(config.data_seed);
   const std::filesystem::path svg_path = o.svg.empty() ? dir / "gates.svg" : std::filesystem::path(o.svg);
-  const std::string svg = render_gates_svg(gates, title);
-  AtomicFileWriter w(svg_path);
-  w.write(svg.data(), svg.size());
-  w.commit();
+  write_file_atomically(svg_path, render_gates_svg(gates, title));
 
   if (o.json) {
     nlohmann::json j = {{"run", o.run}, {"source", source}, {"gates", gates}, {"svg", svg_path.string()}};

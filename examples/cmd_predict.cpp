@@ -52,10 +52,7 @@ void run_predict(const PredictOptions& o) {
   if (o.output.empty()) {
     std::cout << out.str() << std::flush;
   } else {
-    const std::string text = out.str();
-    AtomicFileWriter w(o.output);
-    w.write(text.data(), text.size());
-    w.commit();
+    write_file_atomically(o.output, out.str());
     std::fprintf(stderr, "wrote %zu predictions to %s\n", predictions.size(), o.output.c_str());
   }
 }

@@ -40,11 +40,6 @@ std::string join_command(const std::vector<std::string>& args) {
   return out;
 }
 
-void write_report(const std::filesystem::path& path, const std::string& text) {
-  unipelt::AtomicFileWriter w(path);
-  w.write(text.data(), text.size());
-  w.commit();
-}
 
 void run_sweep_command(SweepCliOptions& o) {
   using namespace unipelt;
@@ -120,7 +115,7 @@ void run_sweep_command(SweepCliOptions& o) {
     runs = std::move(kept);
   }
   const std::string text = render_report_markdown(runs, report);
-  write_report(report_path, text);
+  unipelt::write_file_atomically(report_path, text);
   std::cout << text << std::flush;
   std::fprintf(stderr, "report: %s\n", report_path.c_str());
   if (exit_code) throw unipelt::cli::Exit{exit_code};

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nn/safetensors.h"  // AtomicFileWriter
+#include "nn/safetensors.h"  // write_file_atomically
 
 namespace unipelt {
 
@@ -202,10 +202,7 @@ BertConfig load_bert_config(const std::filesystem::path& path) {
 
 void save_bert_config(const BertConfig& config, const std::filesystem::path& path) {
   config.validate(path.string());
-  std::string text = config.to_json().dump(2) + "\n";
-  AtomicFileWriter out(path);
-  out.write(text.data(), text.size());
-  out.commit();
+  write_file_atomically(path, config.to_json().dump(2) + "\n");
 }
 
 }  // namespace unipelt

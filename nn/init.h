@@ -18,7 +18,6 @@ class Rng {
   double uniform();                 // [0, 1)
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   double normal(double mean = 0.0, double stddev = 1.0);
-  uint64_t next_u64() { return engine_(); }
 
  private:
   std::mt19937_64 engine_;

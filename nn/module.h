@@ -79,7 +79,6 @@ class Dropout {
   Tensor forward(const Tensor& x, ForwardContext& ctx) const {
     return ctx.training && p_ > 0 ? ops::dropout(x, p_, ctx.next_seed(), true) : x;
   }
-  double p() const { return p_; }
 
  private:
   double p_;

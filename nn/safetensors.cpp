@@ -431,6 +431,12 @@ void AtomicFileWriter::commit() {
   }
 }
 
+void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  AtomicFileWriter w(path);
+  w.write(text.data(), text.size());
+  w.commit();
+}
+
 void write_safetensors_raw(const std::filesystem::path& path, const std::vector<StWriteEntry>& entries,
                            const std::map<std::string, std::string>& metadata) {
   auto fail = [&](const std::string& what) {

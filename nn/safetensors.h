@@ -124,12 +124,14 @@ class AtomicFileWriter {
 
   void write(const void* data, size_t bytes);
   void commit();
-  const std::filesystem::path& temp_path() const { return temp_path_; }
 
  private:
   std::filesystem::path path_, temp_path_;
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// The whole of `text` into `path` through an AtomicFileWriter (JSON files, reports, predictions).
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace unipelt

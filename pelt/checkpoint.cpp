@@ -66,10 +66,7 @@ void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& mod
                       {"num_labels", model.base().config().num_labels},
                       {"prefix_ejected", ejected},
                       {"base_model", {{"config", base.config}, {"weights_hash", base.weights_hash}}}};
-  AtomicFileWriter writer(dir / kConfigFile);
-  const std::string text = j.dump(2) + "\n";
-  writer.write(text.data(), text.size());
-  writer.commit();
+  write_file_atomically(dir / kConfigFile, j.dump(2) + "\n");
 }
 
 PeltCheckpointInfo read_pelt_checkpoint_info(const std::filesystem::path& dir) {

@@ -378,10 +378,7 @@ void write_sweep_manifest(const fs::path& root, const nlohmann::json& manifest) 
   if (std::find(history.begin(), history.end(), manifest.at("command")) == history.end())
     history.push_back(manifest.at("command"));
   out["commands"] = history;
-  const std::string text = out.dump(2) + "\n";
-  AtomicFileWriter w(path);
-  w.write(text.data(), text.size());
-  w.commit();
+  write_file_atomically(path, out.dump(2) + "\n");
 }
 
 }  // namespace unipelt

@@ -50,12 +50,6 @@ class SigintGuard {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  AtomicFileWriter w(path);
-  w.write(text.data(), text.size());
-  w.commit();
-}
-
 // Everything needed to continue after the last finished epoch.
 struct LoopState {
   int epoch = 0;  // epochs finished
@@ -74,7 +68,7 @@ void save_state(const std::filesystem::path& dir, const LoopState& s, const Pelt
   nlohmann::json j = {{"epoch", s.epoch},     {"step", s.step},           {"best", s.best},
                       {"best_epoch", s.best_epoch}, {"bad_epochs", s.bad_epochs}, {"history", s.history},
                       {"wall_seconds", s.wall_seconds}};
-  write_text_atomically(dir / "trainer_state.json", j.dump(1));  // written last: marks the state complete
+  write_file_atomically(dir / "trainer_state.json", j.dump(1));  // written last: marks the state complete
 }
 
 LoopState load_state(const std::filesystem::path& dir, const PeltModel& model, AdamW& opt) {
@@ -175,7 +169,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     return done;
   }
   std::filesystem::create_directories(out);
-  write_text_atomically(out / "config.json", config.to_json().dump(2) + "\n");
+  write_file_atomically(out / "config.json", config.to_json().dump(2) + "\n");
 
   // Data: the paper's splits, tokenized once.
   Splits splits = make_protocol_splits(task.name, task_directory(config.data_dir, task.name), config.k, config.data_seed);
@@ -280,7 +274,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
                            {"seconds", seconds_since(epoch_start)}};
     state.history.push_back(line);
     state.wall_seconds = prior_seconds + seconds_since(started);
-    write_text_atomically(out / "metrics.jsonl", jsonl(state.history));
+    write_file_atomically(out / "metrics.jsonl", jsonl(state.history));
     save_state(out / "state", state, model, optimizer);
     progress.message("epoch " + std::to_string(epoch) + "  train loss " +
                      std::to_string(loss_sum / static_cast<double>(steps_per_epoch)) + "  dev " +
@@ -331,7 +325,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
                             {"peak_rss_bytes", static_cast<int64_t>(usage.ru_maxrss) * 1024},
                             {"trainable_parameters", counts.trained},
                             {"optimizer_state_floats", optimizer.state_numel()}};
-  write_text_atomically(out / "results.json", results.dump(2) + "\n");
+  write_file_atomically(out / "results.json", results.dump(2) + "\n");
   progress.message("best dev epoch " + std::to_string(state.best_epoch) + ": " + format_metrics(dev_eval.metrics));
   progress.message("test (GLUE dev set): " + format_metrics(test_eval.metrics));
   return result;
