@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 
+#include "autograd/caching_allocator.h"
 #include "autograd/tensor.h"
 
 namespace unipelt {
@@ -38,18 +39,17 @@ struct AdamWStep {
   double bias_correction1, bias_correction2;  // 1 - beta^t
 };
 
-struct MemoryStats {
-  size_t bytes_in_use = 0;  // live tensor storage
-  size_t peak_bytes = 0;    // high-water mark since start (or since reset_peak)
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
-  // Tensor storage accounting, for the `peak memory` a training run reports.
-  virtual MemoryStats memory_stats() const { return {}; }
-  virtual void reset_peak() {}
+  // The allocator's accounting (autograd/caching_allocator.h): bytes_in_use and peak_bytes are live
+  // tensor storage (the `peak memory` a training run reports); reserved and cached bytes include the
+  // freed blocks the allocator keeps for reuse.
+  virtual AllocatorStats memory_stats() const = 0;
+  virtual void reset_peak() = 0;
+  // Hands the allocator's cached free blocks back to the system; blocks in use are untouched.
+  virtual void release_cached() = 0;
 
   // ---- memory --------------------------------------------------------------------------------
   virtual void* allocate(size_t bytes) = 0;

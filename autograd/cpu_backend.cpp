@@ -74,17 +74,9 @@ CachingAllocator<HostMemory>& host_allocator() {
 
 void* CpuBackend::allocate(size_t bytes) { return host_allocator().allocate(bytes); }
 void CpuBackend::deallocate(void* ptr, size_t bytes) { host_allocator().free(ptr, bytes); }
-AllocatorStats CpuBackend::allocator_stats() const { return host_allocator().stats(); }
-void CpuBackend::release_cached() { host_allocator().release_cached(); }
+AllocatorStats CpuBackend::memory_stats() const { return host_allocator().stats(); }
 void CpuBackend::reset_peak() { host_allocator().reset_peak(); }
-
-MemoryStats CpuBackend::memory_stats() const {
-  const AllocatorStats s = host_allocator().stats();
-  MemoryStats out;
-  out.bytes_in_use = s.bytes_in_use;
-  out.peak_bytes = s.peak_bytes;
-  return out;
-}
+void CpuBackend::release_cached() { host_allocator().release_cached(); }
 
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 void CpuBackend::upload(void* dst, const void* host_src, size_t bytes) { std::memcpy(dst, host_src, bytes); }

@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "autograd/backend.h"
-#include "autograd/caching_allocator.h"
 #include "autograd/dispatch.h"
 
 namespace unipelt {
@@ -18,8 +17,9 @@ namespace unipelt {
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
-  MemoryStats memory_stats() const override;
+  AllocatorStats memory_stats() const override;
   void reset_peak() override;
+  void release_cached() override;
 
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr, size_t bytes) override;
@@ -71,10 +71,6 @@ class CpuBackend final : public Backend {
   void adamw_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v,
                     const AdamWStep& step) override;
 
-  // The allocator's own counters (reserved and cached bytes, cache hits); for tests and `bench`.
-  AllocatorStats allocator_stats() const;
-  // Returns the cached free blocks to the system (glibc).
-  void release_cached();
 };
 
 }  // namespace unipelt

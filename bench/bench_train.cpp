@@ -183,7 +183,7 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
     bwd.push_back(seconds_between(t1, t2));
     clip.push_back(seconds_between(t2, t3));
     adam.push_back(seconds_between(t3, t4));
-    const MemoryStats m = be.memory_stats();
+    const AllocatorStats m = be.memory_stats();
     if (m.peak_bytes > r.peak_bytes) {
       r.peak_bytes = m.peak_bytes;
       r.start_bytes = start;

@@ -8,7 +8,6 @@
 #include <cstddef>
 
 #include "autograd/backend.h"
-#include "autograd/caching_allocator.h"
 
 namespace unipelt {
 
@@ -20,14 +19,4 @@ Backend& cuda_backend();
 // no GPU, or CUDA_VISIBLE_DEVICES="" all give false. The answer is computed once and cached.
 bool cuda_device_present();
 
-namespace cuda {
-
-// The caching allocator keeps freed device blocks for reuse (see cuda/memory.cu). This returns every
-// cached block to the driver (cudaFree); blocks in use are untouched. Safe to call at any time.
-void release_cached();
-
-using AllocatorStats = unipelt::AllocatorStats;  // autograd/caching_allocator.h
-AllocatorStats allocator_stats();
-
-}  // namespace cuda
 }  // namespace unipelt

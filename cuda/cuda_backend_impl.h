@@ -31,7 +31,6 @@ namespace unipelt::cuda {
 // ---- the caching allocator (memory.cu) --------------------------------------------------------
 void* device_malloc(size_t bytes);            // from the cache, else cudaMalloc; never managed memory
 void device_free(void* ptr, size_t bytes);    // back to the cache (bytes as passed to device_malloc)
-void reset_peak_bytes();
 
 // Temporary device memory for one kernel call (partial sums and the like), from the allocator.
 class Scratch {
@@ -66,8 +65,9 @@ class IndexCheck {
 class CudaBackend final : public Backend {
  public:
   Device device() const override { return Device::CUDA; }
-  MemoryStats memory_stats() const override;
+  AllocatorStats memory_stats() const override;  // freed blocks are cached (cuda/memory.cu)
   void reset_peak() override;
+  void release_cached() override;                 // cudaFree of every cached block
 
   void* allocate(size_t bytes) override;
   void deallocate(void* ptr, size_t bytes) override;

@@ -52,9 +52,6 @@ CachingAllocator& allocator() {
 
 void* device_malloc(size_t bytes) { return allocator().allocate(bytes); }
 void device_free(void* ptr, size_t bytes) { allocator().free(ptr, bytes); }
-void release_cached() { allocator().release_cached(); }
-AllocatorStats allocator_stats() { return allocator().stats(); }
-void reset_peak_bytes() { allocator().reset_peak(); }
 
 // ---- IndexCheck -------------------------------------------------------------------------------
 namespace {
@@ -85,15 +82,9 @@ int32_t IndexCheck::value_at(const int32_t* device_ids, int64_t position) const 
 }
 
 // ---- Backend members: memory ----------------------------------------------------------------------
-MemoryStats CudaBackend::memory_stats() const {
-  const AllocatorStats s = allocator_stats();
-  MemoryStats out;
-  out.bytes_in_use = s.bytes_in_use;
-  out.peak_bytes = s.peak_bytes;
-  return out;
-}
-
-void CudaBackend::reset_peak() { reset_peak_bytes(); }
+AllocatorStats CudaBackend::memory_stats() const { return allocator().stats(); }
+void CudaBackend::reset_peak() { allocator().reset_peak(); }
+void CudaBackend::release_cached() { allocator().release_cached(); }
 
 void* CudaBackend::allocate(size_t bytes) { return device_malloc(bytes); }
 void CudaBackend::deallocate(void* ptr, size_t bytes) { device_free(ptr, bytes); }
