@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -41,31 +42,31 @@ std::vector<std::string> split_list(const std::string& csv) {
   return out;
 }
 
+namespace {
+
+// Digits only (no sign, no spaces, no trailing text) and within 64 bits; empty when not.
+std::optional<unsigned long long> whole_number(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  try {
+    return std::stoull(text);
+  } catch (const std::out_of_range&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 size_t parse_k(const std::string& text) {
   if (text == "all") return 0;
-  size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-' || v == 0)
-    throw std::invalid_argument("K must be a positive number or 'all', got '" + text + "'");
-  return static_cast<size_t>(v);
+  const auto v = whole_number(text);
+  if (!v || *v == 0) throw std::invalid_argument("K must be a positive number or 'all', got '" + text + "'");
+  return static_cast<size_t>(*v);
 }
 
 uint64_t parse_seed(const std::string& text) {
-  size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-' || text[0] == '+')
-    throw std::invalid_argument("a data seed must be a whole number >= 0, got '" + text + "'");
-  return static_cast<uint64_t>(v);
+  const auto v = whole_number(text);
+  if (!v) throw std::invalid_argument("a data seed must be a whole number >= 0, got '" + text + "'");
+  return static_cast<uint64_t>(*v);
 }
 
 std::string k_label(size_t k) { return k ? std::to_string(k) : std::string("all"); }
