@@ -149,10 +149,10 @@ Backend& backend(Device device);
 
 // The CPU BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core SkylakeX, 2 threads".
 std::string cpu_blas_info();
-// True when OpenBLAS did not recognise the processor and fell back to its generic (Prescott, SSE3)
-// kernels although the CPU has AVX2: matrix products then run several times slower. Setting
-// OPENBLAS_CORETYPE (e.g. Haswell or SkylakeX) before the program starts selects faster kernels.
-bool cpu_blas_generic_fallback();
+// When OpenBLAS did not recognise the processor and fell back to its generic SSE kernels (Prescott,
+// Core2, Nehalem) although the CPU has AVX2, matrix products run several times slower: this returns a
+// one-line hint naming the OPENBLAS_CORETYPE to set (Haswell or SkylakeX). Empty otherwise.
+std::string cpu_blas_fallback_hint();
 bool cuda_available();  // compiled with CUDA and a device is present
 
 }  // namespace unipelt

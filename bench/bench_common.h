@@ -50,7 +50,6 @@ int blas_threads();
 std::string blas_description();
 // Non-empty when OpenBLAS picked kernels far below what the CPU supports (its CPU detection fell back to
 // a generic core, as OpenBLAS 0.3.21 does on CPUs newer than it knows); says how to override.
-std::string blas_warning();
 // CPU model name from /proc/cpuinfo and the number of online CPUs.
 std::string cpu_description();
 

@@ -54,16 +54,6 @@ std::string cpu_description() {
          "), " + std::to_string(std::thread::hardware_concurrency()) + " online CPUs";
 }
 
-std::string blas_warning() {
-  const std::string core = openblas_get_corename();
-  if ((core == "Prescott" || core == "Core2" || core == "Nehalem") && cpu_has_flag("avx2"))
-    return "OpenBLAS did not recognise this CPU and runs its generic " + core +
-           " (SSE) kernels although the CPU has " + (cpu_has_flag("avx512f") ? "AVX-512" : "AVX2") +
-           "; export OPENBLAS_CORETYPE=" + (cpu_has_flag("avx512f") ? "SkylakeX" : "Haswell") +
-           " before starting the program for the fast kernels";
-  return "";
-}
-
 std::string strprintf(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "autograd/backend.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "bench/bench_common.h"
@@ -184,7 +185,7 @@ void run_ops(int threads, int reps, int warmup, int peak_size, const std::string
   std::printf("bench ops: float32, CPU\n");
   std::printf("  cpu:      %s\n", cpu_description().c_str());
   std::printf("  blas:     %s\n", blas_description().c_str());
-  if (!blas_warning().empty()) std::printf("  WARNING:  %s\n", blas_warning().c_str());
+  if (const std::string hint = unipelt::cpu_blas_fallback_hint(); !hint.empty()) std::printf("  WARNING:  %s\n", hint.c_str());
   std::printf("  timing:   %d repetitions after %d warm-up; times are median / best, rates use the best; clock: %s\n",
               reps, warmup, g_cpu_clock ? "process CPU time" : "wall");
 

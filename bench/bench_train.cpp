@@ -225,7 +225,7 @@ void run_train(const TrainOptions& o) {
   std::printf("  model:    %s\n", o.synthetic.empty() ? o.model.c_str() : ("random-weight BERT-" + o.synthetic).c_str());
   std::printf("  cpu:      %s\n", cpu_description().c_str());
   std::printf("  blas:     %s\n", blas_description().c_str());
-  if (!blas_warning().empty()) std::printf("  WARNING:  %s\n", blas_warning().c_str());
+  if (const std::string hint = unipelt::cpu_blas_fallback_hint(); !hint.empty()) std::printf("  WARNING:  %s\n", hint.c_str());
   std::printf("  step:     zero_grad, forward, loss.item(), backward, clip_grad_norm(1.0), AdamW; %d warm-up + %d "
               "timed steps; ex/s from the median\n\n",
               o.warmup, o.steps);

@@ -201,9 +201,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   progress.message(report.summary());
   if (device == Device::CPU) {
     progress.message("BLAS: " + cpu_blas_info());
-    if (cpu_blas_generic_fallback() && !std::getenv("OPENBLAS_CORETYPE"))
-      progress.message("note: OpenBLAS did not recognise this CPU and uses its generic kernels; matrix products may "
-                       "run several times faster with OPENBLAS_CORETYPE=Haswell (or SkylakeX on AVX-512 machines)");
+    if (const std::string hint = cpu_blas_fallback_hint(); !hint.empty()) progress.message("note: " + hint);
   }
   const ParameterCounts counts = count_parameters(model);
   {
