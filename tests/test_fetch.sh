@@ -4,14 +4,14 @@
 # them, and checks: the mirror path, idempotence, checksum mismatches, missing mirror files, that a
 # mirror run never touches the network, trust-on-first-use, and the download path (GLUE zip, MRPC
 # build, Hugging Face layout) through file:// URLs. When the project's data mirror exists
-# (UNIPELT_MIRROR_CHECK, default <repo>/../shared/data) it also fetches SST-2 and the model from it
+# (UNIPELT_MIRROR_CHECK, else UNIPELT_MIRROR, else <repo>/../shared/data) it also fetches SST-2 and the model from it
 # and checks they verify against the real manifests in scripts/checksums/.
 # Usage: tests/test_fetch.sh        Exit status 0 when every check passes.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd -P)"
 FETCH="$REPO/scripts/fetch-data.sh"
-REAL_MIRROR="${UNIPELT_MIRROR_CHECK:-$REPO/../shared/data}"
+REAL_MIRROR="${UNIPELT_MIRROR_CHECK:-${UNIPELT_MIRROR:-$REPO/../shared/data}}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/test_fetch.XXXXXX")"
 WORK="$(cd "$WORK" && pwd -P)"

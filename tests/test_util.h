@@ -18,9 +18,11 @@ namespace unipelt::testing {
   std::_Exit(77);
 }
 
-// The local data mirror: $UNIPELT_DATA, else ../shared/data beside the source tree. Empty if absent.
+// The local data mirror: $UNIPELT_MIRROR (the variable scripts/fetch-data.sh reads; $UNIPELT_DATA is
+// accepted too), else ../shared/data beside the source tree. Empty if absent.
 inline std::filesystem::path data_dir() {
-  if (const char* env = std::getenv("UNIPELT_DATA"); env && *env) return env;
+  for (const char* name : {"UNIPELT_MIRROR", "UNIPELT_DATA"})
+    if (const char* env = std::getenv(name); env && *env) return env;
   std::filesystem::path p = std::filesystem::path(UNIPELT_SOURCE_DIR) / ".." / "shared" / "data";
   return std::filesystem::exists(p) ? std::filesystem::canonical(p) : std::filesystem::path();
 }
@@ -29,7 +31,7 @@ inline std::filesystem::path data_dir() {
 inline std::filesystem::path require_data(const std::string& relative) {
   auto root = data_dir();
   if (root.empty() || !std::filesystem::exists(root / relative))
-    skip("needs " + relative + " from the data mirror (set UNIPELT_DATA or provide ../shared/data)");
+    skip("needs " + relative + " from the data mirror (set UNIPELT_MIRROR or provide ../shared/data)");
   return root / relative;
 }
 
