@@ -154,9 +154,7 @@ void CpuBackend::embedding_forward(DType dtype, int64_t n, int64_t dim, const in
                                    int64_t vocab, void* out) {
   const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(dtype);
   for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] < 0 || ids[i] >= vocab)
-      throw std::out_of_range("embedding: id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
-                              " is outside the table of " + std::to_string(vocab) + " rows");
+    if (ids[i] < 0 || ids[i] >= vocab) throw_bad_embedding_id(ids[i], i, vocab);
     std::memcpy(static_cast<char*>(out) + i * row_bytes, static_cast<const char*>(table) + ids[i] * row_bytes,
                 row_bytes);
   }
@@ -170,9 +168,7 @@ void CpuBackend::embedding_backward(DType dtype, int64_t n, int64_t dim, const i
     const T* g = static_cast<const T*>(dout);
     std::fill_n(dt, vocab * dim, T(0));
     for (int64_t i = 0; i < n; ++i) {
-      if (ids[i] < 0 || ids[i] >= vocab)
-        throw std::out_of_range("embedding: id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
-                                " is outside the table of " + std::to_string(vocab) + " rows");
+      if (ids[i] < 0 || ids[i] >= vocab) throw_bad_embedding_id(ids[i], i, vocab);
       T* row = dt + static_cast<int64_t>(ids[i]) * dim;
       for (int64_t d = 0; d < dim; ++d) row[d] += g[i * dim + d];
     }
@@ -241,9 +237,7 @@ void CpuBackend::cross_entropy_forward(DType dtype, int64_t n, int64_t c, const 
     const T* pl = static_cast<const T*>(logits);
     T total = 0;
     for (int64_t i = 0; i < n; ++i) {
-      if (labels[i] < 0 || labels[i] >= c)
-        throw std::out_of_range("cross_entropy: label " + std::to_string(labels[i]) + " of example " +
-                                std::to_string(i) + " is outside [0, " + std::to_string(c) + ")");
+      if (labels[i] < 0 || labels[i] >= c) throw_bad_label(labels[i], i, c);
       // -log softmax computed from the logits (log-sum-exp), not log(probs), so tiny probabilities
       // do not underflow to log(0).
       const T* row = pl + i * c;

@@ -43,8 +43,7 @@ __global__ void embedding_backward_kernel(int64_t n, int64_t dim, const int32_t*
 void throw_if_bad(const IndexCheck& check, const int32_t* ids, int64_t vocab) {
   const int64_t position = check.first_bad();
   if (position < 0) return;
-  throw std::out_of_range("embedding: id " + std::to_string(check.value_at(ids, position)) + " at position " +
-                          std::to_string(position) + " is outside the table of " + std::to_string(vocab) + " rows");
+  throw_bad_embedding_id(check.value_at(ids, position), position, vocab);
 }
 
 }  // namespace

@@ -92,10 +92,7 @@ void CudaBackend::cross_entropy_forward(DType dtype, int64_t n, int64_t c, const
     UNIPELT_CUDA_CHECK_LAUNCH();
     sum_to_device(n, ArrayTerm{row_loss.as<double>()}, 1.0 / static_cast<double>(n), static_cast<T*>(loss));
     const int64_t position = check.first_bad();
-    if (position >= 0)
-      throw std::out_of_range("cross_entropy: label " + std::to_string(check.value_at(labels, position)) +
-                              " of example " + std::to_string(position) + " is outside [0, " + std::to_string(c) +
-                              ")");
+    if (position >= 0) throw_bad_label(check.value_at(labels, position), position, c);
   });
 }
 
