@@ -20,15 +20,14 @@ struct GatesOptions {
 void run_gates(const GatesOptions& o) {
   using namespace unipelt;
   const std::filesystem::path dir(o.run);
-  std::ifstream config_in(dir / "config.json");
-  if (!config_in) throw std::runtime_error(o.run + ": no config.json (not a run directory written by `unipelt train`)");
-  const TrainConfig config = TrainConfig::from_json(nlohmann::json::parse(config_in));
+  if (!std::filesystem::exists(dir / "config.json"))
+    throw std::runtime_error(o.run + ": no config.json (not a run directory written by `unipelt train`)");
+  const TrainConfig config = TrainConfig::from_json(read_json_file(dir / "config.json"));
 
   GateTable gates;
   std::string source;
   if (!o.recompute && std::filesystem::exists(dir / "results.json")) {
-    std::ifstream in(dir / "results.json");
-    const nlohmann::json results = nlohmann::json::parse(in);
+    const nlohmann::json results = read_json_file(dir / "results.json");
     if (results.contains("test_gates") && !results["test_gates"].empty()) {
       gates = results["test_gates"].get<GateTable>();
       source = (dir / "results.json").string() + " (test_gates)";

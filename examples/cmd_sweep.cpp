@@ -52,10 +52,8 @@ void run_sweep_command(SweepCliOptions& o) {
   std::vector<std::string> history;
   auto read_history = [&] {
     history.clear();
-    std::ifstream in(root / "sweep.json");
-    if (!in) return;
-    const nlohmann::json saved = nlohmann::json::parse(in, nullptr, false);
-    if (saved.is_object() && saved.contains("commands"))
+    const nlohmann::json saved = unipelt::read_sweep_manifest(root);
+    if (saved.contains("commands"))
       for (const auto& c : saved["commands"]) history.push_back(join_command(c.get<std::vector<std::string>>()));
   };
 

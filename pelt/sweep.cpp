@@ -346,16 +346,17 @@ nlohmann::json sweep_manifest(const SweepOptions& o, const std::vector<std::stri
           {"command", command}};
 }
 
-void check_sweep_manifest(const fs::path& root, const nlohmann::json& manifest) {
+nlohmann::json read_sweep_manifest(const fs::path& root) {
   const fs::path path = root / "sweep.json";
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  nlohmann::json saved;
-  try {
-    saved = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  if (!fs::exists(path)) return nlohmann::json();
+  nlohmann::json saved = read_json_file(path);
+  if (!saved.is_object()) throw std::runtime_error(path.string() + ": expected a JSON object (a sweep manifest)");
+  return saved;
+}
+
+void check_sweep_manifest(const fs::path& root, const nlohmann::json& manifest) {
+  const nlohmann::json saved = read_sweep_manifest(root);
+  if (saved.is_null()) return;
   for (const char* key : {"model", "data", "train_flags"}) {
     if (saved.value(key, nlohmann::json()) != manifest.at(key))
       throw std::runtime_error(root.string() + " holds a sweep with another " +
@@ -371,11 +372,8 @@ void write_sweep_manifest(const fs::path& root, const nlohmann::json& manifest) 
   nlohmann::json out = manifest;
   nlohmann::json history = nlohmann::json::array();
   const fs::path path = root / "sweep.json";
-  if (fs::exists(path)) {
-    std::ifstream in(path);
-    const nlohmann::json saved = nlohmann::json::parse(in, nullptr, false);
-    if (saved.is_object() && saved.contains("commands") && saved["commands"].is_array()) history = saved["commands"];
-  }
+  const nlohmann::json saved = read_sweep_manifest(root);
+  if (saved.contains("commands") && saved["commands"].is_array()) history = saved["commands"];
   if (std::find(history.begin(), history.end(), manifest.at("command")) == history.end())
     history.push_back(manifest.at("command"));
   out["commands"] = history;

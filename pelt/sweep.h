@@ -85,6 +85,8 @@ SweepSummary run_sweep(const SweepOptions& options, std::ostream& log);
 // current one (atomically).
 nlohmann::json sweep_manifest(const SweepOptions& options, const std::vector<std::string>& command);
 void check_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
+// SWEEP/sweep.json as saved (null when there is none); throws naming the file when it is not valid.
+nlohmann::json read_sweep_manifest(const std::filesystem::path& root);
 void write_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
 
 }  // namespace unipelt

@@ -303,4 +303,10 @@ TEST_CASE("sweep runner: jobs, skipped finished runs, failures, logs", "[report]
   o.train_flags = {};
   o.model_dir = "/other";
   CHECK_THROWS_WITH(check_sweep_manifest(o.root, sweep_manifest(o, {})), Catch::Contains("--model"));
+  // A damaged manifest is an error naming the file, for checking and for recording alike.
+  std::ofstream(o.root / "sweep.json") << "{\"model\": ";
+  CHECK_THROWS_WITH(check_sweep_manifest(o.root, m), Catch::Contains("sweep.json: not valid JSON"));
+  CHECK_THROWS_WITH(write_sweep_manifest(o.root, m), Catch::Contains("sweep.json: not valid JSON"));
+  std::ofstream(o.root / "sweep.json") << "[1, 2]";
+  CHECK_THROWS_WITH(read_sweep_manifest(o.root), Catch::Contains("expected a JSON object"));
 }
