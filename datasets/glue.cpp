@@ -159,8 +159,11 @@ std::vector<std::string> split_tabs(const std::string& line) {
 const TaskInfo& task_info(const std::string& task) { return task_entry(task).info; }
 
 const std::vector<std::string>& glue_task_names() {
-  static const std::vector<std::string> names = {"CoLA", "SST-2", "MRPC", "QQP", "STS-B",
-                                                 "MNLI", "QNLI",  "RTE",  "WNLI"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : task_table()) out.push_back(entry.info.name);
+    return out;
+  }();
   return names;
 }
 
