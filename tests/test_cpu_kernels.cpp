@@ -280,6 +280,18 @@ TEST_CASE("cpu allocator: freed blocks are reused by size bucket, counted, and r
   CHECK(host.memory_stats().bytes_cached == 0);
   CHECK(host.memory_stats().bytes_in_use == before.bytes_in_use);
   CHECK(host.memory_stats().bytes_reserved == before.bytes_reserved);
+
+  // Ever-new sizes (evaluation batches padded to growing lengths) must not pile up in the cache: a miss
+  // while the cache holds more than is in use empties it. Without that rule this loop would leave
+  // 1 + 2 + ... + 20 MiB = 210 MiB cached.
+  for (size_t mib = 1; mib <= 20; ++mib) {
+    void* block = host.allocate(mib << 20);
+    host.deallocate(block, mib << 20);
+  }
+  const AllocatorStats after = host.memory_stats();
+  INFO("cached " << after.bytes_cached << " bytes, in use " << after.bytes_in_use);
+  CHECK(after.bytes_cached <= std::max(after.bytes_in_use, size_t(25) << 20) + (size_t(25) << 20));
+  host.release_cached();
 }
 
 TEST_CASE("caching allocator buckets: at most 25 % waste, at least 512 bytes", "[cpu_kernels]") {
