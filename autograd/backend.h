@@ -2,8 +2,9 @@
 //
 // Every kernel an op needs is a virtual function here, taking raw device pointers, a DType and sizes.
 // autograd/ops_*.cpp call only these; the CPU backend (cpu_backend.cpp, OpenBLAS) and the CUDA backend
-// (cuda/, cuBLAS + our kernels) implement them. Adding a device means implementing this class, nothing
-// in autograd/ or nn/ changes.
+// (cuda/, cuBLAS + our kernels) implement them. Adding a device means implementing this class and
+// registering it (register_backend, below) from the new backend's own library; the ops and nn/ stay as
+// they are. (The Device enum in tensor.h names the devices, so a new kind of device adds one entry.)
 //
 // Conventions
 // - All arrays are contiguous and row-major.
@@ -145,7 +146,22 @@ class Backend {
                             const AdamWStep& step) = 0;
 };
 
+// ---- which backend runs a device -------------------------------------------------------------
+// The CPU backend is built in. Any other backend registers itself at start-up: the cuda/ library does
+// so from a static initialiser (cuda/cuda_backend.cpp), and the programs link it whole so that the
+// initialiser runs. autograd/ never names cuda/; a build without it simply has no CUDA entry.
+struct BackendEntry {
+  Backend& (*instance)();  // the process-wide backend; called only when present() is true
+  bool (*present)();       // a device of this kind is usable on this machine; never throws
+};
+// Returns true, so that a backend can register from a namespace-scope initialiser. A second
+// registration for the same device replaces the first.
+bool register_backend(Device device, BackendEntry entry);
+// The backend of `device`. Throws std::runtime_error when this build has none for it, or when the
+// machine has no such device.
 Backend& backend(Device device);
+bool backend_registered(Device device);  // this build has a backend for the device
+bool backend_available(Device device);   // registered, and a device is present
 
 // The CPU BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... core SkylakeX, 2 threads".
 std::string cpu_blas_info();
@@ -153,6 +169,6 @@ std::string cpu_blas_info();
 // Core2, Nehalem) although the CPU has AVX2, matrix products run several times slower: this returns a
 // one-line hint naming the OPENBLAS_CORETYPE to set (Haswell or SkylakeX). Empty otherwise.
 std::string cpu_blas_fallback_hint();
-bool cuda_available();  // compiled with CUDA and a device is present
+bool cuda_available();  // backend_available(Device::CUDA)
 
 }  // namespace unipelt

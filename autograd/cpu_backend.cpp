@@ -1,4 +1,4 @@
-// CPU backend, part 1: the backend registry, memory, dtype conversion, GEMM (OpenBLAS).
+// CPU backend, part 1: BLAS information, memory, dtype conversion, GEMM (OpenBLAS).
 #include "autograd/cpu_backend.h"
 
 #include <cblas.h>
@@ -8,34 +8,7 @@
 #include <cstring>
 #include <string>
 
-#ifdef UNIPELT_WITH_CUDA
-#include "cuda/cuda_backend.h"
-#endif
-
 namespace unipelt {
-
-// ---------------------------------------------------------------------------------------------
-// Backend registry
-// ---------------------------------------------------------------------------------------------
-
-Backend& backend(Device device) {
-  static CpuBackend cpu;
-  if (device == Device::CPU) return cpu;
-#ifdef UNIPELT_WITH_CUDA
-  if (!cuda_device_present()) throw std::runtime_error("--device cuda: no CUDA device is available on this machine");
-  return cuda_backend();
-#else
-  throw std::runtime_error("--device cuda: this build has no CUDA backend (nvcc was not found at configure time)");
-#endif
-}
-
-bool cuda_available() {
-#ifdef UNIPELT_WITH_CUDA
-  return cuda_device_present();
-#else
-  return false;
-#endif
-}
 
 std::string cpu_blas_info() {
   std::string info = openblas_get_config();

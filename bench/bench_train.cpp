@@ -1,5 +1,5 @@
 // `bench train`: training throughput of each PELT preset, one full step at a time exactly as the trainer
-// does it (pelt/trainer.cpp): zero_grad, forward (dropout on), loss.item(), backward, clip_grad_norm(1.0),
+// does it (train/trainer.cpp): zero_grad, forward (dropout on), loss.item(), backward, clip_grad_norm(1.0),
 // AdamW step. The batch is B sequences of T real tokens with random ids (no padding), fixed across steps.
 //
 // Reported per preset: median and best ms/step, examples/s (from the median), peak tensor memory
@@ -203,13 +203,12 @@ double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 void run_train(const TrainOptions& o) {
   const Device device = o.device == "cuda" ? Device::CUDA : Device::CPU;
   if (device == Device::CUDA && !cuda_available()) {
-#ifdef UNIPELT_WITH_CUDA
-    std::fprintf(stderr, "bench train --device cuda: this build has the CUDA backend, but no CUDA device is present "
-                         "on this machine; nothing measured\n");
-#else
-    std::fprintf(stderr, "bench train --device cuda: this build has no CUDA backend (configure with nvcc available "
-                         "and -DUNIPELT_CUDA=ON); nothing measured\n");
-#endif
+    if (backend_registered(Device::CUDA))
+      std::fprintf(stderr, "bench train --device cuda: this build has the CUDA backend, but no CUDA device is present "
+                           "on this machine; nothing measured\n");
+    else
+      std::fprintf(stderr, "bench train --device cuda: this build has no CUDA backend (configure with nvcc available "
+                           "and -DUNIPELT_CUDA=ON); nothing measured\n");
     throw Exit{2};
   }
   if (o.synthetic.empty() && !std::filesystem::exists(std::filesystem::path(o.model) / "config.json")) {

@@ -7,7 +7,7 @@
                                                   [--warmup 3] [--steps 10] [--no-dropout]
                                                   [--breakdown] [--impl fast|reference] [--json F]
 
-train: the same training step as `bench train` (pelt/trainer.cpp): zero_grad (set to None),
+train: the same training step as `bench train` (train/trainer.cpp): zero_grad (set to None),
 forward with dropout, loss.item(), backward, clip_grad_norm_(1.0), AdamW (betas 0.9/0.999, eps 1e-8,
 weight decay 0) over the same trainable set, on a batch of B x T real tokens with random ids.
 The model is the same safetensors checkpoint, loaded through tests/reference/unipelt_reference.py

@@ -1,4 +1,4 @@
-// Registration of the CUDA backend: the two functions autograd/cpu_backend.cpp's registry calls.
+// Registration of the CUDA backend with autograd's registry (autograd/backend.h), at start-up.
 // The kernels themselves live in the .cu files listed in cuda/cuda_backend_impl.h.
 #include "cuda/cuda_backend.h"
 
@@ -26,5 +26,9 @@ bool cuda_device_present() {
   }();
   return present;
 }
+
+// Runs before main() in every program that links the cuda library whole (CMakeLists.txt:
+// unipelt_backends), which is how `backend(Device::CUDA)` finds this backend.
+[[maybe_unused]] const bool registered = register_backend(Device::CUDA, {&cuda_backend, &cuda_device_present});
 
 }  // namespace unipelt

@@ -1,4 +1,4 @@
-// The CUDA backend's public face: what autograd/cpu_backend.cpp's registry and the tests call.
+// The CUDA backend's public face: what it registers with autograd's registry, and what the tests call.
 //
 //   if (unipelt::cuda_device_present()) { Backend& gpu = unipelt::cuda_backend(); ... }
 //

@@ -7,7 +7,7 @@
 
 #include "datasets/glue.h"
 #include "datasets/tokenizer.h"
-#include "nn/bert.h"
+#include "nn/batch.h"
 
 namespace unipelt {
 

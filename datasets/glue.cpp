@@ -325,4 +325,12 @@ Splits make_protocol_splits(const std::string& task, const std::filesystem::path
   return splits;
 }
 
+std::filesystem::path task_directory(const std::filesystem::path& data_dir, const std::string& task) {
+  const std::string name = task_info(task).name;
+  for (const auto& candidate : {data_dir / "glue" / name, data_dir / name})
+    if (std::filesystem::is_directory(candidate)) return candidate;
+  throw DataError(data_dir.string() + ": no " + name + " data (looked for glue/" + name + "/ and " + name +
+                  "/); run scripts/fetch-data.sh or pass --data pointing at a mirror");
+}
+
 }  // namespace unipelt

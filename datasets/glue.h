@@ -46,6 +46,10 @@ const TaskInfo& task_info(const std::string& task);
 // The nine GLUE task folder names, in the order of the GLUE paper.
 const std::vector<std::string>& glue_task_names();
 
+// Where a task's TSVs are: DIR/glue/TASK (the mirror layout) or DIR/TASK. Throws DataError naming both
+// places when neither exists.
+std::filesystem::path task_directory(const std::filesystem::path& data_dir, const std::string& task);
+
 struct Example {
   std::string text_a, text_b;  // text_b is empty for single-sentence tasks
   int label = -1;              // class id; -1 when the split has no labels (test) or for STS-B

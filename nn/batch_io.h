@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "nn/bert.h"
+#include "nn/batch.h"
 
 namespace unipelt {
 

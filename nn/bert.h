@@ -14,19 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "nn/batch.h"
 #include "nn/bert_config.h"
 #include "nn/module.h"
 
 namespace unipelt {
-
-struct Batch {
-  Tensor input_ids;       // i32 [B, T]
-  Tensor token_type_ids;  // i32 [B, T]
-  Tensor attention_mask;  // model dtype [B, T]: 1 for real tokens, 0 for padding
-  Tensor labels;          // i32 [B] (classification) or model dtype [B] (regression); may be undefined
-  int64_t batch_size() const { return input_ids.size(0); }
-  int64_t seq_len() const { return input_ids.size(1); }
-};
 
 // Extra attention rows for one layer: keys and values, each [B, heads, P, d].
 struct KeyValuePrefix {

@@ -2,12 +2,11 @@
 #include "nn/bert_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
 
-#include "nn/safetensors.h"  // write_file_atomically
+#include "nn/file_io.h"
 
 namespace unipelt {
 
@@ -189,15 +188,7 @@ json BertConfig::to_json() const {
 }
 
 BertConfig load_bert_config(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open BERT config");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(path.string() + ": invalid JSON: " + e.what());
-  }
-  return parse_bert_config(j, path.string());
+  return parse_bert_config(read_json_file(path, "BERT config"), path.string());
 }
 
 void save_bert_config(const BertConfig& config, const std::filesystem::path& path) {

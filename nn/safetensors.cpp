@@ -383,60 +383,6 @@ Tensor SafetensorsFile::load(const std::string& name, DType dtype, Device device
 
 // ---- writing -----------------------------------------------------------------------------------
 
-AtomicFileWriter::AtomicFileWriter(const std::filesystem::path& path) : path_(path) {
-  temp_path_ = path;
-  temp_path_ += ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw std::runtime_error("cannot write '" + path.string() + "': creating temporary file '" + temp_path_.string() +
-                             "' failed: " + system_error_text());
-}
-
-AtomicFileWriter::~AtomicFileWriter() {
-  if (committed_) return;
-  if (fd_ >= 0) ::close(fd_);
-  ::unlink(temp_path_.c_str());  // never leave a partial file behind
-}
-
-void AtomicFileWriter::write(const void* data, size_t bytes) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = ::write(fd_, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      throw std::runtime_error("cannot write '" + path_.string() + "': writing '" + temp_path_.string() +
-                               "' failed: " + (n < 0 ? system_error_text() : std::string("no progress")));
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-}
-
-void AtomicFileWriter::commit() {
-  auto fail_commit = [&](const std::string& step) {
-    std::string reason = system_error_text();
-    throw std::runtime_error("cannot write '" + path_.string() + "': " + step + " failed: " + reason);
-  };
-  // fsync before rename: otherwise a crash could leave the new name pointing at not-yet-written blocks.
-  if (::fsync(fd_) != 0) fail_commit("fsync of '" + temp_path_.string() + "'");
-  int fd = std::exchange(fd_, -1);
-  if (::close(fd) != 0) fail_commit("close of '" + temp_path_.string() + "'");
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail_commit("rename of '" + temp_path_.string() + "'");
-  committed_ = true;
-  // Make the rename itself durable. Best effort: some filesystems refuse fsync on directories.
-  std::filesystem::path dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-}
-
-void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  AtomicFileWriter w(path);
-  w.write(text.data(), text.size());
-  w.commit();
-}
-
 void write_safetensors_raw(const std::filesystem::path& path, const std::vector<StWriteEntry>& entries,
                            const std::map<std::string, std::string>& metadata) {
   auto fail = [&](const std::string& what) {

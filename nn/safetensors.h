@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "nn/file_io.h"
 
 namespace unipelt {
 
@@ -110,28 +111,5 @@ void write_safetensors_raw(const std::filesystem::path& path, const std::vector<
 // Writes Tensors (F32, F64 or I32, on any device: device tensors are copied to the host first).
 void write_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
-
-// Writes a file so that `path` holds either its old content or the complete new one, never a torn mix:
-// data goes to `path.tmp.<pid>` in the same directory (rename is atomic only within a filesystem),
-// commit() fsyncs and renames it over `path`. Destroying the writer without commit() removes the temp
-// file. Errors raise std::runtime_error naming the path and the system's reason.
-class AtomicFileWriter {
- public:
-  explicit AtomicFileWriter(const std::filesystem::path& path);
-  ~AtomicFileWriter();
-  AtomicFileWriter(const AtomicFileWriter&) = delete;
-  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
-
-  void write(const void* data, size_t bytes);
-  void commit();
-
- private:
-  std::filesystem::path path_, temp_path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
-// The whole of `text` into `path` through an AtomicFileWriter (JSON files, reports, predictions).
-void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace unipelt

@@ -81,7 +81,7 @@ TEST_CASE("config files: errors name the file; save and load round trip", "[conf
   auto dir = testing::scratch_dir("bert_config");
   CHECK_THROWS_WITH(load_bert_config(dir / "absent.json"), Contains("absent.json") && Contains("cannot open"));
   std::ofstream(dir / "broken.json") << "{\"hidden_size\": 12,";
-  CHECK_THROWS_WITH(load_bert_config(dir / "broken.json"), Contains("broken.json") && Contains("invalid JSON"));
+  CHECK_THROWS_WITH(load_bert_config(dir / "broken.json"), Contains("broken.json") && Contains("not valid JSON"));
   std::ofstream(dir / "act.json") << R"({"hidden_act": "gelu_new"})";
   CHECK_THROWS_WITH(load_bert_config(dir / "act.json"), Contains("act.json") && Contains("hidden_act"));
 

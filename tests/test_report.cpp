@@ -1,4 +1,4 @@
-// The report and sweep library (pelt/report.h, pelt/sweep.h) without training: Table-1 layout from
+// The report and sweep library (train/report.h, train/sweep.h) without training: Table-1 layout from
 // hand-written results.json files, statistics by hand, the predict input format, the gate plot, the
 // sweep grid and the child-process runner (with a stand-in program).
 #include <catch2/catch.hpp>
@@ -9,8 +9,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "pelt/report.h"
-#include "pelt/sweep.h"
+#include "train/gate_plot.h"
+#include "train/report.h"
+#include "train/saved_run.h"
+#include "train/text.h"
+#include "train/sweep.h"
 #include "tests/synthetic.h"
 #include "tests/test_util.h"
 

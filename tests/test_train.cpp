@@ -10,9 +10,9 @@
 #include <sstream>
 #include <thread>
 
-#include "pelt/report.h"
-#include "pelt/sweep.h"
-#include "pelt/trainer.h"
+#include "train/saved_run.h"
+#include "train/sweep.h"
+#include "train/trainer.h"
 #include "tests/synthetic.h"
 #include "tests/test_util.h"
 
@@ -259,7 +259,7 @@ TEST_CASE("bad training settings are refused up front, naming the flag", "[train
   refused([](TrainConfig& c) { c.max_grad_norm = 0; }, "--max-grad-norm");
   CHECK_FALSE(fs::exists(root / "lib"));  // nothing written
 
-  // Through the CLI: exit status 1 and the message; K is checked too.
+  // Through the CLI: exit status 2 (a usage error) and the message; K is checked too.
   const fs::path out = root / "cli.out", err = root / "cli.err";
   auto with = [&](const std::string& flag, const std::string& value) {  // tiny_flags with one value replaced
     auto flags = tiny_flags(s, root / "cli", "lora", 1);
@@ -268,12 +268,12 @@ TEST_CASE("bad training settings are refused up front, naming the flag", "[train
     else *(it + 1) = value;
     return flags;
   };
-  CHECK(testing::run_cli(with("--batch-size", "0"), out, err) == 1);
+  CHECK(testing::run_cli(with("--batch-size", "0"), out, err) == 2);
   CHECK(testing::read_text(err).find("--batch-size must be at least 1, got 0") != std::string::npos);
   for (const char* bad_k : {"abc", "-1", "100x", "0"}) {
     const auto flags = with("--k", bad_k);
     INFO("--k " << bad_k);
-    CHECK(testing::run_cli(flags, out, err) == 1);
+    CHECK(testing::run_cli(flags, out, err) == 2);
     CHECK(testing::read_text(err).find("K must be a positive number or 'all'") != std::string::npos);
   }
   CHECK_FALSE(fs::exists(root / "cli"));

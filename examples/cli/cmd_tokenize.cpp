@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "datasets/tokenizer.h"
-#include "examples/cli.h"
+#include "examples/cli/cli.h"
 
 namespace {
 
@@ -53,7 +53,9 @@ void run(const Options& opt) {
 
 }  // namespace
 
-static const bool registered = unipelt::cli::register_command(20, [](CLI::App& app) {
+namespace unipelt::cli {
+
+void add_tokenize_command(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* sub = app.add_subcommand(
       "tokenize",
@@ -71,4 +73,6 @@ static const bool registered = unipelt::cli::register_command(20, [](CLI::App& a
       ->capture_default_str();
   sub->add_flag("--tokens", opt->tokens, "Print the word pieces (e.g. \"token ##ization\") instead of their ids");
   sub->callback([opt] { run(*opt); });
-});
+}
+
+}  // namespace unipelt::cli

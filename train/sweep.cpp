@@ -1,5 +1,5 @@
 // The sweep runner: child `unipelt train` processes via posix_spawn, at most `jobs` at a time.
-#include "pelt/sweep.h"
+#include "train/sweep.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,9 +20,9 @@
 #include <thread>
 
 #include "datasets/glue.h"
-#include "nn/safetensors.h"
+#include "nn/file_io.h"
 #include "pelt/config.h"
-#include "pelt/report.h"
+#include "train/report.h"
 
 extern char** environ;
 

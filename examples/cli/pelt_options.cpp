@@ -1,4 +1,4 @@
-#include "examples/pelt_options.h"
+#include "examples/cli/pelt_options.h"
 
 namespace unipelt::cli {
 

@@ -1,11 +1,11 @@
 // `unipelt sweep`: every (task, method, K, data seed) of a grid as a child `unipelt train` process,
 // at most `jobs` at a time, resumable. docs/training.md ("Sweeps") describes the usage.
 //
-//   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (pelt/trainer.h), plus train.log (the
+//   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (train/trainer.h), plus train.log (the
 //                                         child's stdout and stderr, appended to on every attempt)
 //   SWEEP/sweep.json                      the grid, the training flags and the command line; a rerun
 //                                         must use the same model, data and training flags
-//   SWEEP/report.md                       the Table-1 report (pelt/report.h)
+//   SWEEP/report.md                       the Table-1 report (train/report.h)
 //
 // Runs with results.json are skipped; others are started with `train ... --resume`, which continues
 // an interrupted run from its last finished epoch (or starts a new one).

@@ -7,17 +7,14 @@
 #include <set>
 #include <sstream>
 
-#include "pelt/report.h"
+#include "datasets/glue.h"
+#include "nn/file_io.h"
+#include "train/report.h"
+#include "train/text.h"
 
 namespace unipelt {
 
 namespace fs = std::filesystem;
-
-std::string format_fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The report
@@ -170,15 +167,6 @@ std::vector<ReportTable> build_report_tables(const std::vector<RunRecord>& runs,
     tables.push_back(std::move(t));
   }
   return tables;
-}
-
-std::string shell_quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@%") ==
-                          std::string::npos)
-    return arg;
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string render_report_markdown(const std::vector<RunRecord>& runs, const ReportOptions& options) {

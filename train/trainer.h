@@ -49,13 +49,6 @@ struct TrainConfig {
 // UniPELT (any combination of several methods) 5e-4.
 double default_learning_rate(const PeltConfig& pelt);
 
-// Where a task's TSVs are: DIR/glue/TASK (the mirror layout) or DIR/TASK.
-std::filesystem::path task_directory(const std::filesystem::path& data_dir, const std::string& task);
-
-// A run-directory JSON file (config.json, results.json, trainer_state.json). Throws std::runtime_error
-// naming the file when it cannot be opened or is not valid JSON.
-nlohmann::json read_json_file(const std::filesystem::path& path);
-
 struct EvalResult {
   std::map<std::string, double> metrics;          // "main" plus the task's secondary metrics
   std::map<std::string, std::vector<double>> gates;  // "adapter" -> mean gate value per layer

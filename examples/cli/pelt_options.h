@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "examples/cli.h"
+#include "examples/cli/cli.h"
 #include "pelt/config.h"
 
 namespace unipelt::cli {

@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "examples/cli.h"
-#include "examples/run_options.h"
-#include "pelt/report.h"
+#include "examples/cli/cli.h"
+#include "examples/cli/run_options.h"
+#include "train/saved_run.h"
 
 namespace {
 
@@ -35,7 +35,11 @@ void run_eval(const EvalOptions& o) {
   std::printf("  %-12s %.4f\n", "loss", r.loss);
 }
 
-const bool registered = unipelt::cli::register_command(61, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training run's best checkpoint (RUN/best) on its train, dev or "
                                          "test split and print the metrics");
@@ -47,6 +51,7 @@ const bool registered = unipelt::cli::register_command(61, [](CLI::App& app) {
   unipelt::cli::add_run_override_options(cmd, o->overrides, true);
   cmd->add_flag("--json", o->json, "Print JSON (metrics, loss, gates) instead of text");
   cmd->callback([o] { run_eval(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

@@ -1,9 +1,9 @@
 // `unipelt train`: fine-tune a PELT method on a GLUE task with the paper's protocol.
 #include <iostream>
 
-#include "examples/pelt_options.h"
-#include "pelt/sweep.h"
-#include "pelt/trainer.h"
+#include "examples/cli/pelt_options.h"
+#include "train/sweep.h"
+#include "train/trainer.h"
 
 namespace {
 
@@ -14,7 +14,11 @@ struct TrainOptions {
   bool resume = false;
 };
 
-const bool registered = unipelt::cli::register_command(60, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   unipelt::TrainConfig& c = o->config;
   auto* cmd = app.add_subcommand("train", "Train a method on a GLUE task (paper protocol: K train examples, the next "
@@ -60,6 +64,7 @@ const bool registered = unipelt::cli::register_command(60, [](CLI::App& app) {
       std::cout << "test " << unipelt::task_info(o->config.task).metric << " " << result.test.at("main") << "\n";
     }
   });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

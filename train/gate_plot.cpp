@@ -7,27 +7,10 @@
 #include <set>
 #include <sstream>
 
-#include "pelt/report.h"
+#include "train/gate_plot.h"
+#include "train/text.h"
 
 namespace unipelt {
-
-namespace {
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Gates

@@ -1,7 +1,7 @@
 // `unipelt params`: how many parameters a method trains and stores (paper Table 4).
 #include <cstdio>
 
-#include "examples/pelt_options.h"
+#include "examples/cli/pelt_options.h"
 #include "pelt/unipelt.h"
 
 namespace {
@@ -41,7 +41,11 @@ void run_params(const ParamsOptions& o) {
               model.config().prefix ? "; prefix ejected (the MLP is dropped after training)" : "");
 }
 
-const bool registered = unipelt::cli::register_command(50, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_params_command(CLI::App& app) {
   auto o = std::make_shared<ParamsOptions>();
   auto* cmd = app.add_subcommand("params", "Count trained and stored parameters of a method (paper Table 4)");
   cmd->add_option("--config", o->config, "A BERT config.json (Hugging Face or Google format)")
@@ -50,6 +54,7 @@ const bool registered = unipelt::cli::register_command(50, [](CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print JSON instead of text");
   unipelt::cli::add_pelt_options(cmd, o->pelt);
   cmd->callback([o] { run_params(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

@@ -4,10 +4,12 @@
 #include <fstream>
 #include <iostream>
 
-#include "examples/cli.h"
-#include "examples/run_options.h"
-#include "nn/safetensors.h"
-#include "pelt/report.h"
+#include "examples/cli/cli.h"
+#include "examples/cli/run_options.h"
+#include "nn/file_io.h"
+#include "train/gate_plot.h"
+#include "train/report.h"
+#include "train/saved_run.h"
 
 namespace {
 
@@ -60,7 +62,11 @@ void run_gates(const GatesOptions& o) {
               svg_path.c_str());
 }
 
-const bool registered = unipelt::cli::register_command(63, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_gates_command(CLI::App& app) {
   auto o = std::make_shared<GatesOptions>();
   auto* cmd = app.add_subcommand("gates", "Per-layer gate values (adapter, prefix, LoRA query/value) of a UniPELT run "
                                           "on its test set: a table and an SVG line plot");
@@ -71,6 +77,7 @@ const bool registered = unipelt::cli::register_command(63, [](CLI::App& app) {
   unipelt::cli::add_run_override_options(cmd, o->overrides, true, " (when recomputing)");
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   cmd->callback([o] { run_gates(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

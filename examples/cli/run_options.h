@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "examples/cli.h"
-#include "pelt/report.h"
+#include "examples/cli/cli.h"
+#include "train/saved_run.h"
 
 namespace unipelt::cli {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "autograd/backend.h"
-#include "examples/pelt_options.h"
+#include "examples/cli/pelt_options.h"
 #include "nn/batch_io.h"
 #include "nn/bert_loader.h"
 #include "nn/safetensors.h"
@@ -37,7 +37,11 @@ void run_grads(const GradsOptions& o) {
               outputs[1].second.item());
 }
 
-const bool registered = unipelt::cli::register_command(40, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_grads_command(CLI::App& app) {
   auto o = std::make_shared<GradsOptions>();
   auto* cmd = app.add_subcommand("grads", "Forward + backward of a PELT model on one batch; writes logits, loss, "
                                           "gates and gradients to a safetensors file");
@@ -56,6 +60,7 @@ const bool registered = unipelt::cli::register_command(40, [](CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   unipelt::cli::add_pelt_options(cmd, o->pelt);
   cmd->callback([o] { run_grads(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

@@ -7,19 +7,9 @@
 
 #include "autograd/tape.h"
 #include "datasets/metrics.h"
-#include "pelt/trainer.h"
+#include "train/trainer.h"
 
 namespace unipelt {
-
-nlohmann::json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 void TrainConfig::validate() const {
   auto need = [](bool ok, const std::string& flag, const std::string& rule, double got) {
@@ -106,14 +96,6 @@ double default_learning_rate(const PeltConfig& p) {
   if (p.lora) return 5e-4;
   if (p.bitfit) return 1e-4;
   return 1e-4;  // head only
-}
-
-std::filesystem::path task_directory(const std::filesystem::path& data_dir, const std::string& task) {
-  const std::string name = task_info(task).name;
-  for (const auto& candidate : {data_dir / "glue" / name, data_dir / name})
-    if (std::filesystem::is_directory(candidate)) return candidate;
-  throw DataError(data_dir.string() + ": no " + name + " data (looked for glue/" + name + "/ and " + name +
-                  "/); run scripts/fetch-data.sh or pass --data pointing at a mirror");
 }
 
 EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,

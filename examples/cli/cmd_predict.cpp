@@ -4,10 +4,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "examples/cli.h"
-#include "examples/run_options.h"
-#include "nn/safetensors.h"
-#include "pelt/report.h"
+#include "examples/cli/cli.h"
+#include "examples/cli/run_options.h"
+#include "nn/file_io.h"
+#include "train/saved_run.h"
 
 namespace {
 
@@ -57,7 +57,11 @@ void run_predict(const PredictOptions& o) {
   }
 }
 
-const bool registered = unipelt::cli::register_command(62, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_predict_command(CLI::App& app) {
   auto o = std::make_shared<PredictOptions>();
   auto* cmd = app.add_subcommand(
       "predict", "Predict new texts with a training run's best checkpoint: one output line per input line, the "
@@ -75,6 +79,7 @@ const bool registered = unipelt::cli::register_command(62, [](CLI::App& app) {
   cmd->add_flag("--no-header", o->no_header, "Omit the output's header line");
   unipelt::cli::add_run_override_options(cmd, o->overrides, false);
   cmd->callback([o] { run_predict(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

@@ -1,7 +1,7 @@
 // Reading a saved run back for `unipelt eval` and `unipelt predict`: rebuild its model (base + RUN/best)
 // and its protocol splits, read the prediction TSV format, and turn outputs into labels or scores.
-// (The gate table and plot are in gate_plot.cpp, the Table-1 report in report.cpp; all three share
-// pelt/report.h.)
+#include "train/saved_run.h"
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -9,8 +9,8 @@
 #include "autograd/tape.h"
 #include "datasets/glue.h"
 #include "nn/bert_loader.h"
+#include "nn/file_io.h"
 #include "pelt/checkpoint.h"
-#include "pelt/report.h"
 
 namespace unipelt {
 

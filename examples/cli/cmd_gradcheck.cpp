@@ -5,7 +5,7 @@
 #include <string>
 
 #include "autograd/op_checks.h"
-#include "examples/cli.h"
+#include "examples/cli/cli.h"
 
 namespace {
 
@@ -55,7 +55,11 @@ int run_gradcheck_ops(const unipelt::GradcheckOptions& options, bool verbose) {
   return failures ? 1 : 0;
 }
 
-const bool registered = unipelt::cli::register_command(10, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_gradcheck_ops_command(CLI::App& app) {
   auto* gc = app.add_subcommand("gradcheck", "Finite-difference gradient checks (float64, central differences)");
   gc->require_subcommand(1);
   auto options = std::make_shared<unipelt::GradcheckOptions>();
@@ -69,9 +73,9 @@ const bool registered = unipelt::cli::register_command(10, [](CLI::App& app) {
     int code = run_gradcheck_ops(*options, *verbose);
     if (code) throw unipelt::cli::Exit{code};
   });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
 
 // ---------------------------------------------------------------------------------------------
 // `unipelt gradcheck methods`
@@ -111,7 +115,11 @@ int run_gradcheck_methods(const unipelt::GradcheckOptions& options) {
   return failures ? 1 : 0;
 }
 
-const bool registered_methods = unipelt::cli::register_command(11, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_gradcheck_methods_command(CLI::App& app) {
   auto* gc = app.get_subcommand("gradcheck");
   auto options = std::make_shared<unipelt::GradcheckOptions>();
   auto* cmd = gc->add_subcommand("methods", "Check every method preset (both gate poolings, classification and "
@@ -123,6 +131,7 @@ const bool registered_methods = unipelt::cli::register_command(11, [](CLI::App& 
     int code = run_gradcheck_methods(*options);
     if (code) throw unipelt::cli::Exit{code};
   });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

@@ -5,10 +5,12 @@
 #include <iostream>
 #include <map>
 
-#include "examples/cli.h"
-#include "nn/safetensors.h"
-#include "pelt/report.h"
-#include "pelt/sweep.h"
+#include "datasets/glue.h"
+#include "examples/cli/cli.h"
+#include "nn/file_io.h"
+#include "train/report.h"
+#include "train/text.h"
+#include "train/sweep.h"
 
 namespace {
 
@@ -39,7 +41,6 @@ std::string join_command(const std::vector<std::string>& args) {
   }
   return out;
 }
-
 
 void run_sweep_command(SweepCliOptions& o) {
   using namespace unipelt;
@@ -119,7 +120,11 @@ void run_sweep_command(SweepCliOptions& o) {
   if (exit_code) throw unipelt::cli::Exit{exit_code};
 }
 
-const bool registered = unipelt::cli::register_command(64, [](CLI::App& app) {
+}  // namespace
+
+namespace unipelt::cli {
+
+void add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepCliOptions>();
   auto* cmd = app.add_subcommand(
       "sweep", "Train every task x method x K x data seed as child `unipelt train` processes (resumable), then write "
@@ -187,6 +192,7 @@ const bool registered = unipelt::cli::register_command(64, [](CLI::App& app) {
     o->passthrough.emplace_back(f.name, opt);
   }
   cmd->callback([o] { run_sweep_command(*o); });
-});
+}
 
-}  // namespace
+}  // namespace unipelt::cli
+

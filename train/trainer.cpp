@@ -1,6 +1,6 @@
 // The training loop: epochs of shuffled mini-batches, dev evaluation after each epoch, early stopping,
 // resumable state, and a progress line.
-#include "pelt/trainer.h"
+#include "train/trainer.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 #include "autograd/backend.h"
 #include "autograd/tape.h"
 #include "nn/bert_loader.h"
+#include "nn/file_io.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "pelt/checkpoint.h"

@@ -1,0 +1,71 @@
+// A saved training run, reopened: the pieces behind `unipelt eval` and `unipelt predict`.
+// docs/training.md describes the run directory.
+//
+//   load_run / run_examples     rebuild a run's model (base + RUN/best) and its protocol splits
+//   read_predict_inputs         the TSV format of `unipelt predict`
+//   predict_outputs             label / score and class probabilities for encoded inputs
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/encoding.h"
+#include "datasets/tokenizer.h"
+#include "train/trainer.h"
+
+namespace unipelt {
+
+// ---------------------------------------------------------------------------------------------
+// A saved run, loaded for evaluation or prediction.
+// ---------------------------------------------------------------------------------------------
+
+// Replace what RUN/config.json says (empty: keep it), e.g. after the data or model moved.
+struct RunOverrides {
+  std::string data_dir, model_dir, device;
+};
+
+struct LoadedRun {
+  std::filesystem::path dir;
+  TrainConfig config;
+  std::unique_ptr<BertForSequenceClassification> base;
+  std::unique_ptr<PeltModel> model;  // built on *base from RUN/best
+  std::unique_ptr<WordPieceTokenizer> tokenizer;
+  int pad_to = 0;  // what the trainer padded evaluation batches to (max_len with gated `all` pooling)
+};
+
+// Reads RUN/config.json, loads the base model and RUN/best. Throws std::runtime_error naming the
+// missing file when the run has no config or no best checkpoint yet (stopped before its first epoch).
+LoadedRun load_run(const std::filesystem::path& run_dir, const RunOverrides& overrides = {});
+
+// The run's protocol split ("train": the K training examples, "dev": the 1,000 development examples,
+// "test": the GLUE dev set), rebuilt from the data and encoded exactly as the trainer did.
+std::vector<EncodedExample> run_examples(const LoadedRun& run, const std::string& split);
+
+// evaluate() with the trainer's batch size and padding.
+EvalResult evaluate_run(LoadedRun& run, const std::vector<EncodedExample>& data);
+
+// ---------------------------------------------------------------------------------------------
+// `unipelt predict` inputs: a UTF-8 TSV, one example per line.
+//   single-sentence tasks: one column, the text
+//   pair tasks:            two tab-separated columns, text_a and text_b
+// An optional first line is a header when one of its fields is a text column name: "sentence",
+// "text", "text_a" (single); "sentence1"/"sentence2", "text_a"/"text_b", "question"/"sentence",
+// "question1"/"question2", "#1 String"/"#2 String" (pair), in any case. With a header, every line
+// must have the header's number of columns and the texts are taken from the named columns (other
+// columns, e.g. GLUE's "index", are ignored), so GLUE's own test.tsv files work as they are.
+// Blank lines and lines with the wrong number of columns raise DataError("FILE:LINE: ...").
+// A trailing "\r" (Windows line ends) is removed. Example::line holds each row's line number.
+// ---------------------------------------------------------------------------------------------
+std::vector<Example> read_predict_inputs(const std::filesystem::path& path, bool pair);
+
+struct Prediction {
+  std::string label;                 // label name (classification); empty for regression
+  int label_id = -1;
+  double score = 0.0;                // regression output (STS-B)
+  std::vector<double> probabilities; // softmax over the classes; empty for regression
+};
+std::vector<Prediction> predict_outputs(LoadedRun& run, const std::vector<EncodedExample>& data);
+
+}  // namespace unipelt
