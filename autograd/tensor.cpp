@@ -26,6 +26,18 @@ const char* dtype_name(DType dtype) {
 
 const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
 
+DType parse_dtype(const std::string& name) {
+  for (DType d : {DType::F32, DType::F64, DType::I32})
+    if (name == dtype_name(d)) return d;
+  throw std::invalid_argument("unknown dtype '" + name + "' (valid: f32, f64, i32)");
+}
+
+Device parse_device(const std::string& name) {
+  for (Device d : {Device::CPU, Device::CUDA})
+    if (name == device_name(d)) return d;
+  throw std::invalid_argument("unknown device '" + name + "' (valid: cpu, cuda)");
+}
+
 std::string shape_str(const Shape& shape) {
   std::ostringstream out;
   out << "[";

@@ -25,6 +25,10 @@ enum class Device { CPU, CUDA };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
+// The inverses of dtype_name and device_name: "f32", "f64", "i32"; "cpu", "cuda". Anything else throws
+// std::invalid_argument listing the valid names (no silent fallback to a default).
+DType parse_dtype(const std::string& name);
+Device parse_device(const std::string& name);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& shape);

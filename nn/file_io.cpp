@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -14,6 +16,18 @@ namespace unipelt {
 namespace {
 
 std::string system_error_text() { return std::strerror(errno); }
+
+// Fault injection for the crash tests (tests/test_crash_resume.cpp): with UNIPELT_FAULT_AFTER_COMMITS=N
+// in the environment, the process kills itself with SIGKILL right after its Nth committed file, exactly
+// as `kill -9` at that moment would. Unset (always, outside those tests) it costs one comparison.
+void count_commit_for_fault_injection() {
+  static const long kill_after = [] {
+    const char* v = std::getenv("UNIPELT_FAULT_AFTER_COMMITS");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  static long commits = 0;
+  if (kill_after > 0 && ++commits == kill_after) ::raise(SIGKILL);
+}
 
 }  // namespace
 
@@ -63,12 +77,31 @@ void AtomicFileWriter::commit() {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+  count_commit_for_fault_injection();
 }
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
   AtomicFileWriter w(path);
   w.write(text.data(), text.size());
   w.commit();
+}
+
+std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> removed;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const size_t tmp = name.rfind(".tmp.");
+    if (tmp == std::string::npos || tmp + 5 >= name.size()) continue;
+    const std::string pid_text = name.substr(tmp + 5);
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // a live (or unknown) writer
+    if (std::filesystem::remove(it->path(), ec)) removed.push_back(it->path());
+  }
+  return removed;
 }
 
 nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& what) {

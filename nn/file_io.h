@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,11 @@ class AtomicFileWriter {
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// Removes the `NAME.tmp.<pid>` files an AtomicFileWriter leaves behind when its process is killed
+// mid-write, in `dir` and its subdirectories, when process <pid> no longer exists (a live writer's
+// file is left alone). Returns the paths removed.
+std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& dir);
 
 // The whole of `text` into `path` through an AtomicFileWriter (JSON files, reports, predictions).
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);

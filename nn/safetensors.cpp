@@ -187,97 +187,116 @@ SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
   return *this;
 }
 
-void SafetensorsFile::parse_header(const std::byte* header, size_t header_len, size_t buffer_len) {
-  using nlohmann::json;
-  const char* text = reinterpret_cast<const char*>(header);
+namespace {
 
-  // nlohmann::json keeps the last of two equal keys silently; a callback sees every key as it is
-  // parsed, so duplicate tensor names (depth 1) and duplicate fields inside one entry (depth 2) are caught.
+// nlohmann::json keeps the last of two equal keys silently; a callback sees every key as it is parsed,
+// so duplicate tensor names (depth 1) and duplicate fields inside one entry (depth 2) are caught.
+// Returns the parsed header and, in *duplicate, the first duplicate found (empty when none).
+nlohmann::json parse_without_duplicates(const char* text, size_t len, std::string* duplicate) {
+  using nlohmann::json;
   std::set<std::string> top_keys, inner_keys;
-  std::string current_entry, duplicate;
+  std::string current_entry;
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
     if (event == json::parse_event_t::key) {
       const std::string& key = parsed.get_ref<const std::string&>();
       if (depth == 1) {
         current_entry = key;
         inner_keys.clear();
-        if (!top_keys.insert(key).second && duplicate.empty()) duplicate = "duplicate tensor name '" + key + "'";
-      } else if (depth == 2 && !inner_keys.insert(key).second && duplicate.empty()) {
-        duplicate = "duplicate key '" + key + "' inside header entry '" + current_entry + "'";
+        if (!top_keys.insert(key).second && duplicate->empty()) *duplicate = "duplicate tensor name '" + key + "'";
+      } else if (depth == 2 && !inner_keys.insert(key).second && duplicate->empty()) {
+        *duplicate = "duplicate key '" + key + "' inside header entry '" + current_entry + "'";
       }
     }
     return true;
   };
+  return json::parse(text, text + len, on_event);
+}
+
+// The parser stores non-negative integers as unsigned and negative ones as signed, so "unsigned" is
+// exactly "a non-negative integer that fits in 64 bits" (larger ones become floats and fail).
+bool unsigned_value(const nlohmann::json& v, uint64_t* out) {
+  if (!v.is_number_unsigned()) return false;
+  *out = v.get<uint64_t>();
+  return true;
+}
+
+}  // namespace
+
+void SafetensorsFile::parse_header(const std::byte* header, size_t header_len, size_t buffer_len) {
+  using nlohmann::json;
   json doc;
+  std::string duplicate;
   try {
-    doc = json::parse(text, text + header_len, on_event);
+    doc = parse_without_duplicates(reinterpret_cast<const char*>(header), header_len, &duplicate);
   } catch (const json::exception& e) {
     fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!duplicate.empty()) fail("header has a " + duplicate);
   if (!doc.is_object()) fail(std::string("header must be a JSON object, found ") + doc.type_name());
-
-  // The parser stores non-negative integers as unsigned and negative ones as signed, so "unsigned"
-  // is exactly "a non-negative integer that fits in 64 bits" (larger ones become floats and fail).
-  auto unsigned_value = [](const json& v, uint64_t* out) {
-    if (!v.is_number_unsigned()) return false;
-    *out = v.get<uint64_t>();
-    return true;
-  };
-
   for (const auto& [name, entry] : doc.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object()) fail("\"__metadata__\" must be an object of strings");
-      for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) fail("\"__metadata__\" value for '" + key + "' must be a string, found " + value.type_name());
-        metadata_[key] = value.get<std::string>();
-      }
-      continue;
-    }
-    const std::string where = "tensor '" + name + "': ";
-    if (!entry.is_object()) fail(where + "entry must be an object with dtype, shape and data_offsets");
-    for (const char* field : {"dtype", "shape", "data_offsets"})
-      if (!entry.contains(field)) fail(where + "missing \"" + field + "\"");
+    if (name == "__metadata__") parse_metadata(entry);
+    else tensors_.push_back(parse_entry(name, entry, buffer_len));
+  }
+  check_coverage(buffer_len);
+  std::sort(tensors_.begin(), tensors_.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
+}
 
-    StTensorInfo info;
-    info.name = name;
-    const json& dtype = entry["dtype"];
-    if (!dtype.is_string() || !parse_st_dtype(dtype.get<std::string>(), &info.dtype))
-      fail(where + "unknown dtype " + dtype.dump() + "; expected one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL");
+void SafetensorsFile::parse_metadata(const nlohmann::json& entry) {
+  if (!entry.is_object()) fail("\"__metadata__\" must be an object of strings");
+  for (const auto& [key, value] : entry.items()) {
+    if (!value.is_string()) fail("\"__metadata__\" value for '" + key + "' must be a string, found " + value.type_name());
+    metadata_[key] = value.get<std::string>();
+  }
+}
 
-    const json& shape = entry["shape"];
-    if (!shape.is_array()) fail(where + "\"shape\" must be an array of non-negative integers");
-    for (const json& d : shape) {
-      uint64_t v;
-      if (!unsigned_value(d, &v) || v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail(where + "\"shape\" must be an array of non-negative integers, found " + shape.dump());
-      info.shape.push_back(static_cast<int64_t>(v));
-    }
+StTensorInfo SafetensorsFile::parse_entry(const std::string& name, const nlohmann::json& entry, size_t buffer_len) const {
+  using nlohmann::json;
+  const std::string where = "tensor '" + name + "': ";
+  if (!entry.is_object()) fail(where + "entry must be an object with dtype, shape and data_offsets");
+  for (const char* field : {"dtype", "shape", "data_offsets"})
+    if (!entry.contains(field)) fail(where + "missing \"" + field + "\"");
 
-    const json& offsets = entry["data_offsets"];
-    uint64_t begin, end;
-    if (!offsets.is_array() || offsets.size() != 2 || !unsigned_value(offsets[0], &begin) ||
-        !unsigned_value(offsets[1], &end))
-      fail(where + "\"data_offsets\" must be [begin, end] with non-negative integers, found " + offsets.dump());
-    std::string range = "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-    if (begin > end) fail(where + range + " has begin > end");
-    if (end > buffer_len)
-      fail(where + range + " run past the data buffer, which holds " + std::to_string(buffer_len) + " bytes");
-    info.begin = static_cast<size_t>(begin);
-    info.end = static_cast<size_t>(end);
+  StTensorInfo info;
+  info.name = name;
+  const json& dtype = entry["dtype"];
+  if (!dtype.is_string() || !parse_st_dtype(dtype.get<std::string>(), &info.dtype))
+    fail(where + "unknown dtype " + dtype.dump() + "; expected one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL");
 
-    size_t expected;
-    if (!checked_nbytes(info.shape, st_dtype_size(info.dtype), &expected))
-      fail(where + "shape " + shape_text(info.shape) + " is too large to address");
-    if (expected != info.end - info.begin)
-      fail(where + "shape " + shape_text(info.shape) + " of " + st_dtype_name(info.dtype) + " needs " +
-           std::to_string(expected) + " bytes, but " + range + " cover " + std::to_string(info.end - info.begin));
-    tensors_.push_back(std::move(info));
+  const json& shape = entry["shape"];
+  if (!shape.is_array()) fail(where + "\"shape\" must be an array of non-negative integers");
+  for (const json& d : shape) {
+    uint64_t v;
+    if (!unsigned_value(d, &v) || v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(where + "\"shape\" must be an array of non-negative integers, found " + shape.dump());
+    info.shape.push_back(static_cast<int64_t>(v));
   }
 
-  // The spec requires the buffer to be exactly covered: tensors laid end to end from offset 0, no
-  // overlap (two names aliasing the same bytes) and no hole (bytes no tensor owns). Walk the tensors in
-  // offset order and check that each starts where the previous one ended.
+  const json& offsets = entry["data_offsets"];
+  uint64_t begin, end;
+  if (!offsets.is_array() || offsets.size() != 2 || !unsigned_value(offsets[0], &begin) ||
+      !unsigned_value(offsets[1], &end))
+    fail(where + "\"data_offsets\" must be [begin, end] with non-negative integers, found " + offsets.dump());
+  std::string range = "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+  if (begin > end) fail(where + range + " has begin > end");
+  if (end > buffer_len)
+    fail(where + range + " run past the data buffer, which holds " + std::to_string(buffer_len) + " bytes");
+  info.begin = static_cast<size_t>(begin);
+  info.end = static_cast<size_t>(end);
+
+  size_t expected;
+  if (!checked_nbytes(info.shape, st_dtype_size(info.dtype), &expected))
+    fail(where + "shape " + shape_text(info.shape) + " is too large to address");
+  if (expected != info.end - info.begin)
+    fail(where + "shape " + shape_text(info.shape) + " of " + st_dtype_name(info.dtype) + " needs " +
+         std::to_string(expected) + " bytes, but " + range + " cover " + std::to_string(info.end - info.begin));
+  return info;
+}
+
+// The spec requires the buffer to be exactly covered: tensors laid end to end from offset 0, no overlap
+// (two names aliasing the same bytes) and no hole (bytes no tensor owns). Walk the tensors in offset
+// order and check that each starts where the previous one ended.
+void SafetensorsFile::check_coverage(size_t buffer_len) const {
   std::vector<const StTensorInfo*> by_offset;
   for (const auto& t : tensors_) by_offset.push_back(&t);
   std::sort(by_offset.begin(), by_offset.end(), [](const StTensorInfo* a, const StTensorInfo* b) {
@@ -299,9 +318,6 @@ void SafetensorsFile::parse_header(const std::byte* header, size_t header_len, s
   if (covered != buffer_len)
     fail("tensors cover " + std::to_string(covered) + " bytes of the data buffer, but it holds " +
          std::to_string(buffer_len) + " (trailing bytes belong to no tensor)");
-
-  std::sort(tensors_.begin(), tensors_.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
 }
 
 std::vector<std::string> SafetensorsFile::names() const {

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "autograd/tensor.h"
 #include "nn/file_io.h"
 
@@ -81,6 +83,9 @@ class SafetensorsFile {
 
  private:
   void parse_header(const std::byte* header, size_t header_len, size_t buffer_len);
+  void parse_metadata(const nlohmann::json& entry);
+  StTensorInfo parse_entry(const std::string& name, const nlohmann::json& entry, size_t buffer_len) const;
+  void check_coverage(size_t buffer_len) const;
   [[noreturn]] void fail(const std::string& what) const;
 
   std::filesystem::path path_;

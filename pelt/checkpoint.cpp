@@ -1,11 +1,11 @@
 #include "pelt/checkpoint.h"
 
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
 
 #include "autograd/tape.h"
+#include "nn/fnv1a.h"
 #include "nn/safetensors.h"
 
 namespace unipelt {
@@ -21,20 +21,14 @@ bool is_prefix_mlp(const std::string& name) {
 }  // namespace
 
 std::string base_weights_hash(const BertForSequenceClassification& base) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](const void* data, size_t n) {
-    const unsigned char* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  };
+  Fnv1a64 hash;
   for (const NamedTensor& p : base.parameters()) {
     if (p.name.rfind("classifier.", 0) == 0) continue;
-    mix(p.name.data(), p.name.size());
+    hash.mix(p.name);
     Tensor f = p.tensor.to(Device::CPU).to(DType::F32);
-    mix(f.data(), f.nbytes());
+    hash.mix(f.data(), f.nbytes());
   }
-  char text[32];
-  std::snprintf(text, sizeof text, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return text;
+  return hash.hex();
 }
 
 SavedBaseIdentity base_identity(const BertForSequenceClassification& base) {
@@ -42,16 +36,13 @@ SavedBaseIdentity base_identity(const BertForSequenceClassification& base) {
   return {config, base_weights_hash(base)};
 }
 
-void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
-                          bool eject_prefix) {
+std::vector<std::pair<std::string, Tensor>> pelt_checkpoint_tensors(const PeltModel& model, bool eject_prefix) {
   if (model.lora_merged())
     throw std::logic_error("cannot save a trainable-only checkpoint after merge_lora(): the LoRA update now lives in "
                            "the base weights, which such a checkpoint never stores; save before merging");
-  std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const NamedTensor& p : model.trainable_parameters())
     if (!(eject_prefix && is_prefix_mlp(p.name))) tensors.emplace_back(p.name, p.tensor.to(Device::CPU));
-  const bool ejected = model.prefix() && (model.prefix()->ejected() || eject_prefix);
   if (model.prefix() && eject_prefix && !model.prefix()->ejected()) {
     NoGradGuard no_grad;
     const PrefixTuning& pt = *model.prefix();
@@ -60,13 +51,30 @@ void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& mod
     for (const NamedTensor& p : model.pelt_parameters())
       if (p.name == kEjectedName) tensors.emplace_back(p.name, p.tensor.to(Device::CPU));
   }
-  write_safetensors(dir / kWeightsFile, tensors, {{"format", "unipelt-pelt-1"}, {"method", model.config().method}});
-  nlohmann::json j = {{"format", 1},
-                      {"pelt", model.config().to_json()},
-                      {"num_labels", model.base().config().num_labels},
-                      {"prefix_ejected", ejected},
-                      {"base_model", {{"config", base.config}, {"weights_hash", base.weights_hash}}}};
-  write_file_atomically(dir / kConfigFile, j.dump(2) + "\n");
+  return tensors;
+}
+
+nlohmann::json pelt_checkpoint_config(const PeltModel& model, const SavedBaseIdentity& base, bool eject_prefix) {
+  const bool ejected = model.prefix() && (model.prefix()->ejected() || eject_prefix);
+  return {{"format", 1},
+          {"pelt", model.config().to_json()},
+          {"num_labels", model.base().config().num_labels},
+          {"prefix_ejected", ejected},
+          {"base_model", {{"config", base.config}, {"weights_hash", base.weights_hash}}}};
+}
+
+void write_pelt_checkpoint(const std::filesystem::path& dir, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                           const nlohmann::json& config) {
+  std::filesystem::create_directories(dir);
+  write_safetensors(dir / kWeightsFile, tensors,
+                    {{"format", "unipelt-pelt-1"}, {"method", config.at("pelt").at("method").get<std::string>()}});
+  write_file_atomically(dir / kConfigFile, config.dump(2) + "\n");
+}
+
+void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
+                          bool eject_prefix) {
+  write_pelt_checkpoint(dir, pelt_checkpoint_tensors(model, eject_prefix),
+                        pelt_checkpoint_config(model, base, eject_prefix));
 }
 
 PeltCheckpointInfo read_pelt_checkpoint_info(const std::filesystem::path& dir) {

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pelt/unipelt.h"
 
@@ -34,6 +36,15 @@ SavedBaseIdentity base_identity(const BertForSequenceClassification& base);
 // Refuses a model whose LoRA was merged into the base weights (the checkpoint could not restore it).
 void save_pelt_checkpoint(const std::filesystem::path& dir, const PeltModel& model, const SavedBaseIdentity& base,
                           bool eject_prefix);
+
+// save_pelt_checkpoint in its two halves, for a caller that keeps the tensors (the trainer keeps the
+// best epoch's in its resumable state and writes best/ from them): the tensors the checkpoint holds,
+// as CPU copies by name, and the pelt_config.json it describes them with; write_pelt_checkpoint
+// writes the two files.
+std::vector<std::pair<std::string, Tensor>> pelt_checkpoint_tensors(const PeltModel& model, bool eject_prefix);
+nlohmann::json pelt_checkpoint_config(const PeltModel& model, const SavedBaseIdentity& base, bool eject_prefix);
+void write_pelt_checkpoint(const std::filesystem::path& dir, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                           const nlohmann::json& config);
 
 // The PELT configuration and base identity recorded in DIR/pelt_config.json.
 struct PeltCheckpointInfo {

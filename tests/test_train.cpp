@@ -99,7 +99,7 @@ TEST_CASE("a training run writes its run directory, and fine-tuning lowers the t
   REQUIRE(r.finished);
   CHECK(r.epochs_run == 3);
   for (const char* f : {"config.json", "metrics.jsonl", "results.json", "best/pelt_config.json",
-                        "best/pelt_model.safetensors", "state/trainer_state.json"})
+                        "best/pelt_model.safetensors", "state/state.safetensors"})
     CHECK(fs::exists(run / f));
   CHECK(TrainConfig::from_json(read_json(run / "config.json")).to_json() == read_json(run / "config.json"));
 
@@ -197,14 +197,14 @@ TEST_CASE("resume rules: finished runs are left alone and existing runs need --r
   TrainConfig p = tiny_config(s, partial, "lora", 3);
   p.stop_after_epochs = 1;
   REQUIRE_FALSE(train_glue(p, false, q.log).finished);
-  const std::string state_before = testing::read_text(partial / "state" / "trainer_state.json");
+  const std::string state_before = testing::read_text(partial / "state" / "state.safetensors");
   TrainConfig other = p;
   other.lr = 3e-2;
   CHECK_THROWS_WITH(train_glue(other, true, q.log), Catch::Contains("differs"));
   other = p;
   other.data_seed = 222;
   CHECK_THROWS_WITH(train_glue(other, true, q.log), Catch::Contains("differs"));
-  CHECK(testing::read_text(partial / "state" / "trainer_state.json") == state_before);
+  CHECK(testing::read_text(partial / "state" / "state.safetensors") == state_before);
 
   // The same flags through the CLI: a finished run is a no-op, a new run into it an error.
   const fs::path out = root / "cli.out", err = root / "cli.err";
@@ -250,7 +250,7 @@ TEST_CASE("bad training settings are refused up front, naming the flag", "[train
     change(c);
     CHECK_THROWS_WITH(train_glue(c, false, q.log), Catch::Contains(flag));
   };
-  refused([](TrainConfig& c) { c.batch_size = 0; }, "--batch-size must be at least 1, got 0");
+  refused([](TrainConfig& c) { c.batch_size = 0; }, "--batch-size: must be a whole number from 1 to 4096, got '0'");
   refused([](TrainConfig& c) { c.eval_batch_size = 0; }, "--eval-batch-size");
   refused([](TrainConfig& c) { c.epochs = 0; }, "--epochs");
   refused([](TrainConfig& c) { c.patience = 0; }, "--patience");
@@ -269,12 +269,12 @@ TEST_CASE("bad training settings are refused up front, naming the flag", "[train
     return flags;
   };
   CHECK(testing::run_cli(with("--batch-size", "0"), out, err) == 2);
-  CHECK(testing::read_text(err).find("--batch-size must be at least 1, got 0") != std::string::npos);
+  CHECK(testing::read_text(err).find("--batch-size: must be a whole number from 1 to 4096, got '0'") != std::string::npos);
   for (const char* bad_k : {"abc", "-1", "100x", "0"}) {
     const auto flags = with("--k", bad_k);
     INFO("--k " << bad_k);
     CHECK(testing::run_cli(flags, out, err) == 2);
-    CHECK(testing::read_text(err).find("K must be a positive number or 'all'") != std::string::npos);
+    CHECK(testing::read_text(err).find("--k: must be a whole number from 1 to 2^64 - 1 or 'all', got") != std::string::npos);
   }
   CHECK_FALSE(fs::exists(root / "cli"));
 }
@@ -364,7 +364,7 @@ TEST_CASE("eval, predict and gates on a saved run", "[train]") {
        << "a very bad film\n"
        << "the story is quite nice and the music great\n";
   }
-  REQUIRE(testing::run_cli({"predict", run.string(), "--input", input.string(), "--output", (root / "pred.tsv").string()},
+  REQUIRE(testing::run_cli({"predict", run.string(), "--input", input.string(), "--out", (root / "pred.tsv").string()},
                            out, err) == 0);
   {
     std::istringstream lines(testing::read_text(root / "pred.tsv"));

@@ -11,6 +11,7 @@
 #include "nn/bert_loader.h"
 #include "nn/file_io.h"
 #include "pelt/checkpoint.h"
+#include "train/run_dir.h"
 
 namespace unipelt {
 
@@ -38,26 +39,21 @@ std::string trim(const std::string& s) {
 LoadedRun load_run(const fs::path& run_dir, const RunOverrides& overrides) {
   LoadedRun run;
   run.dir = run_dir;
-  const fs::path config_path = run_dir / "config.json";
-  if (!fs::exists(config_path))
-    throw std::runtime_error(run_dir.string() + ": no config.json (not a run directory written by `unipelt train`)");
-  run.config = TrainConfig::from_json(read_json_file(config_path));
+  run.config = read_run_config(run_dir);
   if (!overrides.data_dir.empty()) run.config.data_dir = overrides.data_dir;
   if (!overrides.model_dir.empty()) run.config.model_dir = overrides.model_dir;
-  if (!overrides.device.empty()) run.config.device = overrides.device;
+  if (overrides.device) run.config.device = *overrides.device;
   const fs::path best = run_dir / "best";
   if (!fs::exists(best / "pelt_config.json"))
     throw std::runtime_error(run_dir.string() + ": no best/ checkpoint yet (the run stopped before finishing its "
                                                 "first epoch); resume it with `unipelt train ... --resume`");
   const TaskInfo& task = task_info(run.config.task);
-  BertLoadOptions load{task.num_labels, run.config.dtype == "f64" ? DType::F64 : DType::F32,
-                       run.config.device == "cuda" ? Device::CUDA : Device::CPU, run.config.seed};
+  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed};
   run.base = load_bert(run.config.model_dir, load);
   run.model = load_pelt_checkpoint(best, *run.base);
   run.tokenizer = std::make_unique<WordPieceTokenizer>(
       WordPieceTokenizer::from_vocab_file((fs::path(run.config.model_dir) / "vocab.txt").string()));
-  // As the trainer: gated `all` pooling sees the official code's padding to max_len.
-  run.pad_to = run.config.pelt.gate_pool == GatePool::All && run.config.pelt.gated ? run.config.max_len : 0;
+  run.pad_to = padded_length(run.config);
   return run;
 }
 

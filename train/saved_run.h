@@ -8,12 +8,14 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "datasets/encoding.h"
 #include "datasets/tokenizer.h"
-#include "train/trainer.h"
+#include "train/evaluate.h"
+#include "train/settings.h"
 
 namespace unipelt {
 
@@ -23,7 +25,8 @@ namespace unipelt {
 
 // Replace what RUN/config.json says (empty: keep it), e.g. after the data or model moved.
 struct RunOverrides {
-  std::string data_dir, model_dir, device;
+  std::string data_dir, model_dir;
+  std::optional<Device> device;
 };
 
 struct LoadedRun {

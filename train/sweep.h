@@ -1,7 +1,8 @@
 // `unipelt sweep`: every (task, method, K, data seed) of a grid as a child `unipelt train` process,
-// at most `jobs` at a time, resumable. docs/training.md ("Sweeps") describes the usage.
+// at most `jobs` at a time, resumable. The grid and the manifest are in sweep.cpp, the process
+// supervisor in sweep_local.cpp; docs/training.md ("Sweeps") describes the usage.
 //
-//   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (train/trainer.h), plus train.log (the
+//   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (train/run_dir.h), plus train.log (the
 //                                         child's stdout and stderr, appended to on every attempt)
 //   SWEEP/sweep.json                      the grid, the training flags and the command line; a rerun
 //                                         must use the same model, data and training flags
@@ -20,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/settings.h"
+
 namespace unipelt {
 
 struct SweepGrid {
@@ -37,12 +40,6 @@ struct SweepPoint {
 
 // "a, b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& csv);
-// "100" -> 100, "all" -> 0; throws std::invalid_argument otherwise.
-size_t parse_k(const std::string& text);
-// "111" -> 111; throws std::invalid_argument naming the value otherwise (no sign, no trailing text).
-uint64_t parse_seed(const std::string& text);
-std::string k_label(size_t k);  // 100 -> "100", 0 -> "all"
-
 // Validates the names (unknown task or method: std::invalid_argument listing the valid ones) and
 // lists the points, task-major in the order given. Duplicates are dropped.
 std::vector<SweepPoint> expand_grid(const SweepGrid& grid);
@@ -74,10 +71,16 @@ struct SweepSummary {
   bool stopped = false;               // Ctrl-C (SIGINT) reached the sweep
 };
 
-// Runs every unfinished grid point. Progress lines go to `log`. SIGINT (Ctrl-C) stops starting new
-// runs and is passed on to the running children, which save their state and exit; the sweep waits
-// for them. Children run in their own process group with stdin from /dev/null.
+// Runs every unfinished grid point (sweep_local.cpp). Progress lines go to `log`. SIGINT (Ctrl-C) stops
+// starting new runs and is passed on to the running children, which save their state and exit; the
+// sweep waits for them. Children run in their own process group with stdin from /dev/null, and die
+// with the sweep if it is killed (die_with_sweep_parent).
 SweepSummary run_sweep(const SweepOptions& options, std::ostream& log);
+
+// Called by `unipelt train` at start-up: when started by a sweep (its pid is in the environment), ask
+// the kernel to kill this process when the sweep dies, so that no orphan keeps writing into the sweep
+// after a `kill -9`. Does nothing otherwise.
+void die_with_sweep_parent();
 
 // SWEEP/sweep.json: {"model", "data", "train_flags", "grid", "command"}. check_sweep_manifest throws
 // std::runtime_error when the directory already holds a sweep with another model, data or training

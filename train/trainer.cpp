@@ -1,5 +1,6 @@
-// The training loop: epochs of shuffled mini-batches, dev evaluation after each epoch, early stopping,
-// resumable state, and a progress line.
+// The training loop: prepare (checks, data, model, resumable state), epochs of shuffled mini-batches,
+// dev evaluation and the resumable state after each epoch, early stopping, and the test evaluation of
+// the best checkpoint at the end.
 #include "train/trainer.h"
 
 #include <sys/resource.h>
@@ -9,22 +10,25 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
-#include <fstream>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
 #include "autograd/backend.h"
 #include "autograd/tape.h"
+#include "datasets/glue.h"
 #include "nn/bert_loader.h"
 #include "nn/file_io.h"
 #include "nn/optim.h"
-#include "nn/safetensors.h"
 #include "pelt/checkpoint.h"
+#include "train/run_dir.h"
 
 namespace unipelt {
 
 namespace {
+
+namespace fs = std::filesystem;
 
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
@@ -50,58 +54,6 @@ class SigintGuard {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Everything needed to continue after the last finished epoch.
-struct LoopState {
-  int epoch = 0;  // epochs finished
-  int64_t step = 0;
-  double best = -INFINITY;
-  int best_epoch = 0, bad_epochs = 0;
-  nlohmann::json history = nlohmann::json::array();  // the metrics.jsonl lines so far
-  double wall_seconds = 0.0;
-};
-
-void save_state(const std::filesystem::path& dir, const LoopState& s, const PeltModel& model, const AdamW& opt) {
-  std::filesystem::create_directories(dir);
-  auto tensors = opt.state();
-  for (const NamedTensor& p : model.trainable_parameters()) tensors.emplace_back("param/" + p.name, p.tensor.to(Device::CPU));
-  write_safetensors(dir / "state.safetensors", tensors);
-  nlohmann::json j = {{"epoch", s.epoch},     {"step", s.step},           {"best", s.best},
-                      {"best_epoch", s.best_epoch}, {"bad_epochs", s.bad_epochs}, {"history", s.history},
-                      {"wall_seconds", s.wall_seconds}};
-  write_file_atomically(dir / "trainer_state.json", j.dump(1));  // written last: marks the state complete
-}
-
-LoopState load_state(const std::filesystem::path& dir, const PeltModel& model, AdamW& opt) {
-  nlohmann::json j = read_json_file(dir / "trainer_state.json");
-  LoopState s;
-  s.epoch = j.at("epoch");
-  s.step = j.at("step");
-  s.best = j.at("best").is_null() ? -INFINITY : j.at("best").get<double>();
-  s.best_epoch = j.at("best_epoch");
-  s.bad_epochs = j.at("bad_epochs");
-  s.history = j.at("history");
-  s.wall_seconds = j.at("wall_seconds");
-  SafetensorsFile file(dir / "state.safetensors");
-  std::map<std::string, Tensor> optimizer_state;
-  for (const StTensorInfo& info : file.tensors())
-    if (info.name.rfind("param/", 0) != 0) optimizer_state[info.name] = file.load(info.name, DType::F64);
-  for (const NamedTensor& p : model.trainable_parameters()) {
-    Tensor saved = file.load("param/" + p.name, p.tensor.dtype(), p.tensor.device());
-    if (saved.shape() != p.tensor.shape())
-      throw std::runtime_error((dir / "state.safetensors").string() + ": param/" + p.name + " has shape " +
-                               shape_str(saved.shape()) + ", the model's parameter has " + shape_str(p.tensor.shape()));
-    p.tensor.copy_from(saved);
-  }
-  opt.load_state(optimizer_state, s.step);
-  return s;
-}
-
-std::string jsonl(const nlohmann::json& lines) {
-  std::string text;
-  for (const auto& line : lines) text += line.dump() + "\n";
-  return text;
-}
 
 // One progress line: rewritten in place on a terminal, printed every `every` steps otherwise.
 class Progress {
@@ -136,198 +88,278 @@ std::string format_metrics(const std::map<std::string, double>& m) {
   return out.str();
 }
 
+// CPU copies that stay as they are while training goes on (a CPU tensor's to(CPU) would be the same tensor).
+std::vector<std::pair<std::string, Tensor>> snapshot(std::vector<std::pair<std::string, Tensor>> tensors) {
+  for (auto& [name, t] : tensors) t = t.clone();
+  return tensors;
+}
+
+// Everything one invocation of train_glue holds while it runs.
+struct Session {
+  Session(const TrainConfig& c, std::ostream& log) : config(c), out(c.out_dir), task(task_info(c.task)), progress(log) {}
+  const TrainConfig& config;
+  const fs::path out;
+  const TaskInfo& task;
+  Progress progress;
+  std::optional<RunDirectoryLock> lock;
+  std::vector<EncodedExample> train, dev, test;
+  int pad_to = 0;
+  BertLoadOptions load;
+  std::unique_ptr<BertForSequenceClassification> bert;
+  SavedBaseIdentity base;
+  std::unique_ptr<PeltModel> model;
+  std::vector<NamedTensor> params;
+  std::unique_ptr<AdamW> optimizer;
+  int64_t steps_per_epoch = 0, total_steps = 0;
+  RunFingerprint fingerprint;
+  nlohmann::json checkpoint_config;  // best/pelt_config.json
+  TrainingState state;
+  double prior_seconds = 0.0;  // spent by earlier, interrupted invocations
+};
+
+// A finished run's results.json as a TrainResult (`--resume` of a finished run does nothing more).
+TrainResult finished_result(const fs::path& out) {
+  const nlohmann::json results = read_json_file(out / "results.json");
+  TrainResult done;
+  done.finished = true;
+  done.best_epoch = results.at("best_epoch");
+  done.epochs_run = results.at("epochs_run");
+  done.best_dev = results.at("best_dev").get<std::map<std::string, double>>();
+  done.test = results.at("test").get<std::map<std::string, double>>();
+  done.wall_seconds = results.at("wall_seconds");
+  return done;
+}
+
+// Whether the directory may be used: a new run needs an empty one, a resumed run the same settings.
+void check_run_directory(const TrainConfig& config, bool resume) {
+  const fs::path out(config.out_dir);
+  if (!resume && fs::exists(out / "config.json"))
+    throw std::runtime_error(out.string() + " already holds a run; use --resume to continue it or another --out");
+  if (resume && fs::exists(out / "config.json")) {
+    const nlohmann::json saved = read_json_file(out / "config.json");
+    if (saved != config.to_json())
+      throw std::runtime_error(out.string() + "/config.json differs from this command's settings; resume with the "
+                                              "same flags (saved: " + saved.dump() + ")");
+  }
+}
+
+// The paper's splits, tokenized once.
+void prepare_data(Session& s) {
+  const TrainConfig& c = s.config;
+  Splits splits = make_protocol_splits(s.task.name, task_directory(c.data_dir, s.task.name), c.k, c.data_seed);
+  WordPieceTokenizer tokenizer = WordPieceTokenizer::from_vocab_file((fs::path(c.model_dir) / "vocab.txt").string());
+  s.train = encode_examples(splits.train, tokenizer, c.max_len, s.task.is_pair);
+  s.dev = encode_examples(splits.dev, tokenizer, c.max_len, s.task.is_pair);
+  s.test = encode_examples(splits.test, tokenizer, c.max_len, s.task.is_pair);
+  s.pad_to = padded_length(c);
+}
+
+// The base model, the PELT modules on it, the optimizer over what trains; returns the load report.
+BertLoadReport prepare_model(Session& s) {
+  const TrainConfig& c = s.config;
+  s.load = {s.task.num_labels, c.dtype, c.device, c.seed};
+  BertLoadReport report;
+  s.bert = load_bert(c.model_dir, s.load, &report);
+  s.base = base_identity(*s.bert);
+  s.model = std::make_unique<PeltModel>(*s.bert, c.pelt, c.seed);
+  s.params = s.model->trainable_parameters();
+  s.optimizer = std::make_unique<AdamW>(
+      s.params, AdamWOptions{c.resolved_lr(), c.beta1, c.beta2, c.adam_eps, c.weight_decay});
+  s.steps_per_epoch = (static_cast<int64_t>(s.train.size()) + c.batch_size - 1) / c.batch_size;
+  s.total_steps = s.steps_per_epoch * c.epochs;
+  s.fingerprint = run_fingerprint(c, s.base.weights_hash);
+  s.checkpoint_config = pelt_checkpoint_config(*s.model, s.base, false);
+  return report;
+}
+
+void print_run_header(Session& s, const BertLoadReport& report) {
+  const TrainConfig& c = s.config;
+  s.progress.message(report.summary());
+  if (c.device == Device::CPU) {
+    s.progress.message("BLAS: " + cpu_blas_info());
+    if (const std::string hint = cpu_blas_fallback_hint(); !hint.empty()) s.progress.message("note: " + hint);
+  }
+  const ParameterCounts counts = count_parameters(*s.model);
+  std::ostringstream head;
+  head << s.task.name << " K=" << k_label(c.k) << " (train " << s.train.size() << ", dev " << s.dev.size() << ", test "
+       << s.test.size() << ")  method " << c.pelt.method << "  lr " << c.resolved_lr() << "  trainable parameters "
+       << counts.trained << " (+ head " << counts.head << ")";
+  s.progress.message(head.str());
+}
+
+// Everything before the first step: the rules that need the model, the directory, data, model, state.
+std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::ostream& log) {
+  validate_against_model(config, load_bert_config(fs::path(config.model_dir) / "config.json"));
+  auto s = std::make_unique<Session>(config, log);
+  s->lock.emplace(s->out);
+  for (const fs::path& stale : remove_stale_temporaries(s->out))
+    s->progress.message("removed " + stale.string() + " (left by a killed write)");
+  write_file_atomically(s->out / "config.json", config.to_json().dump(2) + "\n");
+  prepare_data(*s);
+  const BertLoadReport report = prepare_model(*s);
+  if (resume) {
+    if (auto loaded = load_training_state(s->out, *s->model, *s->optimizer, s->fingerprint, config,
+                                          s->steps_per_epoch)) {
+      s->state = std::move(*loaded);
+      write_derived_files(s->out, s->state, s->checkpoint_config, true);  // a crash may have left them stale
+      s->progress.message("resuming after epoch " + std::to_string(s->state.epoch));
+    }
+  }
+  s->prior_seconds = s->state.wall_seconds;
+  print_run_header(*s, report);
+  return s;
+}
+
+// One epoch of steps. Returns the mean training loss, or nothing when Ctrl-C interrupted it.
+std::optional<double> run_epoch(Session& s, int epoch, Clock::time_point epoch_start) {
+  const TrainConfig& c = s.config;
+  const bool regression = s.task.kind == TaskKind::Regression;
+  const std::vector<size_t> order = shuffled_order(s.train.size(), c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  double loss_sum = 0.0;
+  for (int64_t step = 0; step < s.steps_per_epoch; ++step) {
+    const auto first = order.begin() + step * c.batch_size;
+    const std::vector<size_t> idx(first, order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()),
+                                                                           (step + 1) * c.batch_size));
+    Batch batch = make_batch(s.train, idx, regression, true, s.pad_to, c.dtype, c.device);
+    ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s.state.step), 0};
+    tape().clear();
+    for (const NamedTensor& p : s.params) p.tensor.zero_grad();
+    auto outputs = s.model->forward(batch, ctx);
+    const double loss = outputs.loss.item();
+    if (!std::isfinite(loss)) {
+      tape().clear();
+      throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) + " step " +
+                               std::to_string(step + 1) + "; stopping. The last good state (epoch " +
+                               std::to_string(s.state.epoch) + ") and best checkpoint are kept in " + s.out.string() +
+                               "; try a lower --lr");
+    }
+    backward(outputs.loss);
+    clip_grad_norm(s.params, c.max_grad_norm);
+    s.optimizer->step(linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps));
+    ++s.state.step;
+    loss_sum += loss;
+    const double elapsed = seconds_since(epoch_start);
+    const double ex_per_s = static_cast<double>((step + 1) * c.batch_size) / std::max(elapsed, 1e-9);
+    s.progress.update(epoch, c.epochs, s.state.step, s.steps_per_epoch, step + 1,
+                      loss_sum / static_cast<double>(step + 1), ex_per_s,
+                      elapsed / static_cast<double>(step + 1) * static_cast<double>(s.steps_per_epoch - step - 1));
+    if (g_interrupted) return std::nullopt;
+  }
+  return loss_sum / static_cast<double>(s.steps_per_epoch);
+}
+
+// After an epoch: evaluate the dev set, keep the best checkpoint, commit the state, then the derived files.
+void end_epoch(Session& s, int epoch, double train_loss, Clock::time_point started, Clock::time_point epoch_start) {
+  const TrainConfig& c = s.config;
+  EvalResult dev = evaluate(*s.model, s.task.name, s.dev, c.eval_batch_size, s.pad_to);
+  const double metric = dev.metrics.at("main");
+  TrainingState& st = s.state;
+  st.epoch = epoch;
+  const bool improved = metric > st.best;
+  if (improved) {
+    st.best = metric;
+    st.best_epoch = epoch;
+    st.bad_epochs = 0;
+    st.best_tensors = snapshot(pelt_checkpoint_tensors(*s.model, false));
+  } else {
+    ++st.bad_epochs;
+  }
+  st.history.push_back({{"epoch", epoch},
+                        {"step", st.step},
+                        {"train_loss", train_loss},
+                        {"dev", dev.metrics},
+                        {"dev_loss", dev.loss},
+                        {"gates", dev.gates},
+                        {"lr", linear_schedule(c.resolved_lr(), st.step, s.total_steps, c.warmup_steps)},
+                        {"seconds", seconds_since(epoch_start)}});
+  st.wall_seconds = s.prior_seconds + seconds_since(started);
+  save_training_state(s.out, st, *s.model, *s.optimizer, s.fingerprint);  // the one commit that counts
+  write_derived_files(s.out, st, s.checkpoint_config, improved);
+  s.progress.message("epoch " + std::to_string(epoch) + "  train loss " + std::to_string(train_loss) + "  dev " +
+                     format_metrics(dev.metrics) + (improved ? "  (best)" : ""));
+}
+
+// The best checkpoint on a freshly loaded base, evaluated on dev and test; results.json.
+TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_bytes, int64_t peak_rss_bytes) {
+  const TrainConfig& c = s.config;
+  // The base is reloaded from disk on purpose: BitFit and fine-tuning changed it, and the checkpoint's
+  // base hash refers to the pretrained weights.
+  auto fresh_base = load_bert(c.model_dir, s.load);
+  auto best = load_pelt_checkpoint(s.out / "best", *fresh_base);
+  const EvalResult dev = evaluate(*best, s.task.name, s.dev, c.eval_batch_size, s.pad_to);
+  const EvalResult test = evaluate(*best, s.task.name, s.test, c.eval_batch_size, s.pad_to);
+  TrainResult result;
+  result.finished = true;
+  result.epochs_run = s.state.epoch;
+  result.best_epoch = s.state.best_epoch;
+  result.best_dev = dev.metrics;
+  result.test = test.metrics;
+  result.wall_seconds = s.prior_seconds + seconds_since(started);
+  const nlohmann::json results = {{"task", s.task.name},
+                                  {"method", c.pelt.method},
+                                  {"k", c.k},
+                                  {"data_seed", c.data_seed},
+                                  {"seed", c.seed},
+                                  {"best_epoch", s.state.best_epoch},
+                                  {"epochs_run", s.state.epoch},
+                                  {"early_stopped", s.state.epoch < c.epochs},
+                                  {"best_dev", dev.metrics},
+                                  {"test", test.metrics},
+                                  {"test_gates", test.gates},
+                                  {"wall_seconds", result.wall_seconds},
+                                  {"peak_tensor_bytes", peak_tensor_bytes},
+                                  {"peak_rss_bytes", peak_rss_bytes},
+                                  {"trainable_parameters", count_parameters(*s.model).trained},
+                                  {"optimizer_state_floats", s.optimizer->state_numel()}};
+  write_file_atomically(s.out / "results.json", results.dump(2) + "\n");
+  s.progress.message("best dev epoch " + std::to_string(s.state.best_epoch) + ": " + format_metrics(dev.metrics));
+  s.progress.message("test (GLUE dev set): " + format_metrics(test.metrics));
+  return result;
+}
+
 }  // namespace
 
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log) {
   config.validate();
   const auto started = Clock::now();
-  const std::filesystem::path out(config.out_dir);
-  const TaskInfo& task = task_info(config.task);
-  const bool regression = task.kind == TaskKind::Regression;
-  const DType dtype = config.dtype == "f64" ? DType::F64 : DType::F32;
-  const Device device = config.device == "cuda" ? Device::CUDA : Device::CPU;
-  const double lr = config.lr > 0 ? config.lr : default_learning_rate(config.pelt);
-  Progress progress(log);
-
-  if (!resume && std::filesystem::exists(out / "config.json"))
-    throw std::runtime_error(out.string() + " already holds a run; use --resume to continue it or another --out");
-  if (resume && std::filesystem::exists(out / "config.json")) {
-    nlohmann::json saved = read_json_file(out / "config.json");
-    if (saved != config.to_json())
-      throw std::runtime_error(out.string() + "/config.json differs from this command's settings; resume with the "
-                                              "same flags (saved: " + saved.dump() + ")");
+  check_run_directory(config, resume);
+  if (resume && fs::exists(fs::path(config.out_dir) / "results.json")) {
+    Progress(log).message("run already finished: " + (fs::path(config.out_dir) / "results.json").string());
+    return finished_result(config.out_dir);
   }
-  if (resume && std::filesystem::exists(out / "results.json")) {
-    progress.message("run already finished: " + (out / "results.json").string());
-    const nlohmann::json results = read_json_file(out / "results.json");
-    TrainResult done;
-    done.finished = true;
-    done.best_epoch = results.at("best_epoch");
-    done.epochs_run = results.at("epochs_run");
-    done.best_dev = results.at("best_dev").get<std::map<std::string, double>>();
-    done.test = results.at("test").get<std::map<std::string, double>>();
-    done.wall_seconds = results.at("wall_seconds");
-    return done;
-  }
-  std::filesystem::create_directories(out);
-  write_file_atomically(out / "config.json", config.to_json().dump(2) + "\n");
-
-  // Data: the paper's splits, tokenized once.
-  Splits splits = make_protocol_splits(task.name, task_directory(config.data_dir, task.name), config.k, config.data_seed);
-  WordPieceTokenizer tokenizer = WordPieceTokenizer::from_vocab_file(
-      (std::filesystem::path(config.model_dir) / "vocab.txt").string());
-  const auto train = encode_examples(splits.train, tokenizer, config.max_len, task.is_pair);
-  const auto dev = encode_examples(splits.dev, tokenizer, config.max_len, task.is_pair);
-  const auto test = encode_examples(splits.test, tokenizer, config.max_len, task.is_pair);
-  // The official code pads every batch to max_len; with `all` gate pooling that padding changes the
-  // gates, so we pad the same way. With `masked` pooling, padding has no effect and we pad per batch.
-  const int pad_to = config.pelt.gate_pool == GatePool::All && config.pelt.gated ? config.max_len : 0;
-
-  BertLoadOptions load{task.num_labels, dtype, device, config.seed};
-  BertLoadReport report;
-  auto bert = load_bert(config.model_dir, load, &report);
-  const SavedBaseIdentity identity = base_identity(*bert);
-  PeltModel model(*bert, config.pelt, config.seed);
-  const std::vector<NamedTensor> params = model.trainable_parameters();
-  AdamW optimizer(params, {lr, config.beta1, config.beta2, config.adam_eps, config.weight_decay});
-  const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + config.batch_size - 1) / config.batch_size;
-  const int64_t total_steps = steps_per_epoch * config.epochs;
-
-  LoopState state;
-  if (resume && std::filesystem::exists(out / "state" / "trainer_state.json")) {
-    state = load_state(out / "state", model, optimizer);
-    progress.message("resuming after epoch " + std::to_string(state.epoch));
-  }
-  const double prior_seconds = state.wall_seconds;  // spent by earlier, interrupted invocations
-  progress.message(report.summary());
-  if (device == Device::CPU) {
-    progress.message("BLAS: " + cpu_blas_info());
-    if (const std::string hint = cpu_blas_fallback_hint(); !hint.empty()) progress.message("note: " + hint);
-  }
-  const ParameterCounts counts = count_parameters(model);
-  {
-    std::ostringstream head;
-    head << task.name << " K=" << (config.k ? std::to_string(config.k) : "all") << " (train " << train.size()
-         << ", dev " << dev.size() << ", test " << test.size() << ")  method " << config.pelt.method << "  lr " << lr
-         << "  trainable parameters " << counts.trained << " (+ head " << counts.head
-         << ")";
-    progress.message(head.str());
-  }
+  std::unique_ptr<Session> s = prepare(config, resume, log);
 
   SigintGuard sigint;
-  backend(device).reset_peak();
-  TrainResult result;
+  backend(config.device).reset_peak();
   int epochs_this_run = 0;
-  while (state.epoch < config.epochs && state.bad_epochs < config.patience) {
-    const int epoch = state.epoch + 1;
+  while (s->state.epoch < config.epochs && s->state.bad_epochs < config.patience) {
+    const int epoch = s->state.epoch + 1;
     const auto epoch_start = Clock::now();
-    const std::vector<size_t> order = shuffled_order(train.size(), config.seed * 1000003ull + static_cast<uint64_t>(epoch));
-    double loss_sum = 0.0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      std::vector<size_t> idx(order.begin() + s * config.batch_size,
-                              order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()), (s + 1) * config.batch_size));
-      Batch batch = make_batch(train, idx, regression, true, pad_to, dtype, device);
-      ForwardContext ctx{true, config.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(state.step), 0};
-      tape().clear();
-      for (const NamedTensor& p : params) p.tensor.zero_grad();
-      auto outputs = model.forward(batch, ctx);
-      const double loss = outputs.loss.item();
-      if (!std::isfinite(loss)) {
-        tape().clear();
-        throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) +
-                                 " step " + std::to_string(s + 1) + "; stopping. The last good state (epoch " +
-                                 std::to_string(state.epoch) + ") and best checkpoint are kept in " + out.string() +
-                                 "; try a lower --lr");
-      }
-      backward(outputs.loss);
-      clip_grad_norm(params, config.max_grad_norm);
-      optimizer.step(linear_schedule(lr, state.step, total_steps, config.warmup_steps));
-      ++state.step;
-      loss_sum += loss;
-      const double elapsed = seconds_since(epoch_start);
-      const double ex_per_s = static_cast<double>((s + 1) * config.batch_size) / std::max(elapsed, 1e-9);
-      progress.update(epoch, config.epochs, state.step, steps_per_epoch, s + 1, loss_sum / static_cast<double>(s + 1),
-                      ex_per_s, elapsed / static_cast<double>(s + 1) * static_cast<double>(steps_per_epoch - s - 1));
-      if (g_interrupted) break;
-    }
-    if (g_interrupted) {
-      progress.message("interrupted during epoch " + std::to_string(epoch) + ": the state after epoch " +
-                       std::to_string(state.epoch) + " is kept; rerun with --resume to continue");
+    const std::optional<double> train_loss = run_epoch(*s, epoch, epoch_start);
+    if (!train_loss) {
+      s->progress.message("interrupted during epoch " + std::to_string(epoch) + ": the state after epoch " +
+                          std::to_string(s->state.epoch) + " is kept; rerun with --resume to continue");
       break;
     }
-    EvalResult dev_eval = evaluate(model, task.name, dev, config.eval_batch_size, pad_to);
-    const double metric = dev_eval.metrics.at("main");
-    state.epoch = epoch;
-    const bool improved = metric > state.best;
-    if (improved) {
-      state.best = metric;
-      state.best_epoch = epoch;
-      state.bad_epochs = 0;
-      save_pelt_checkpoint(out / "best", model, identity, false);
-    } else {
-      ++state.bad_epochs;
-    }
-    nlohmann::json line = {{"epoch", epoch}, {"step", state.step}, {"train_loss", loss_sum / static_cast<double>(steps_per_epoch)},
-                           {"dev", dev_eval.metrics}, {"dev_loss", dev_eval.loss}, {"gates", dev_eval.gates},
-                           {"lr", linear_schedule(lr, state.step, total_steps, config.warmup_steps)},
-                           {"seconds", seconds_since(epoch_start)}};
-    state.history.push_back(line);
-    state.wall_seconds = prior_seconds + seconds_since(started);
-    write_file_atomically(out / "metrics.jsonl", jsonl(state.history));
-    save_state(out / "state", state, model, optimizer);
-    progress.message("epoch " + std::to_string(epoch) + "  train loss " +
-                     std::to_string(loss_sum / static_cast<double>(steps_per_epoch)) + "  dev " +
-                     format_metrics(dev_eval.metrics) + (improved ? "  (best)" : ""));
+    end_epoch(*s, epoch, *train_loss, started, epoch_start);
     if (g_interrupted) {  // Ctrl-C during the evaluation or the saves: the state just saved is complete
-      progress.message("interrupted after epoch " + std::to_string(epoch) + ": state saved; rerun with --resume");
+      s->progress.message("interrupted after epoch " + std::to_string(epoch) + ": state saved; rerun with --resume");
       break;
     }
     if (config.stop_after_epochs > 0 && ++epochs_this_run >= config.stop_after_epochs) break;
   }
-  result.epochs_run = state.epoch;
-  result.best_epoch = state.best_epoch;
-  const bool done = !g_interrupted && (state.epoch >= config.epochs || state.bad_epochs >= config.patience);
+  const bool done = !g_interrupted && (s->state.epoch >= config.epochs || s->state.bad_epochs >= config.patience);
   sigint.restore();  // the final evaluation is short; Ctrl-C there ends the program
-  // Memory of the training itself (read before the base model is loaded a second time below).
-  const size_t peak_tensor_bytes = backend(device).memory_stats().peak_bytes;
+  // Memory of the training itself (read before the base model is loaded a second time in finish()).
+  const size_t peak_tensor_bytes = backend(config.device).memory_stats().peak_bytes;
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
-  if (!done) {
-    result.wall_seconds = prior_seconds + seconds_since(started);
-    return result;
-  }
-
-  // Restore the best dev checkpoint, then evaluate on the test set (the GLUE dev set). The base is
-  // reloaded from disk on purpose: BitFit and fine-tuning changed it, and the checkpoint's base hash
-  // refers to the pretrained weights.
-  auto fresh_base = load_bert(config.model_dir, load);
-  auto best = load_pelt_checkpoint(out / "best", *fresh_base);
-  EvalResult dev_eval = evaluate(*best, task.name, dev, config.eval_batch_size, pad_to);
-  EvalResult test_eval = evaluate(*best, task.name, test, config.eval_batch_size, pad_to);
-  result.finished = true;
-  result.best_dev = dev_eval.metrics;
-  result.test = test_eval.metrics;
-  result.wall_seconds = prior_seconds + seconds_since(started);
-  nlohmann::json results = {{"task", task.name},
-                            {"method", config.pelt.method},
-                            {"k", config.k},
-                            {"data_seed", config.data_seed},
-                            {"seed", config.seed},
-                            {"best_epoch", state.best_epoch},
-                            {"epochs_run", state.epoch},
-                            {"early_stopped", state.epoch < config.epochs},
-                            {"best_dev", dev_eval.metrics},
-                            {"test", test_eval.metrics},
-                            {"test_gates", test_eval.gates},
-                            {"wall_seconds", result.wall_seconds},
-                            {"peak_tensor_bytes", peak_tensor_bytes},
-                            {"peak_rss_bytes", static_cast<int64_t>(usage.ru_maxrss) * 1024},
-                            {"trainable_parameters", counts.trained},
-                            {"optimizer_state_floats", optimizer.state_numel()}};
-  write_file_atomically(out / "results.json", results.dump(2) + "\n");
-  progress.message("best dev epoch " + std::to_string(state.best_epoch) + ": " + format_metrics(dev_eval.metrics));
-  progress.message("test (GLUE dev set): " + format_metrics(test_eval.metrics));
-  return result;
+  if (done) return finish(*s, started, peak_tensor_bytes, static_cast<int64_t>(usage.ru_maxrss) * 1024);
+  TrainResult stopped;
+  stopped.epochs_run = s->state.epoch;
+  stopped.best_epoch = s->state.best_epoch;
+  stopped.wall_seconds = s->prior_seconds + seconds_since(started);
+  return stopped;
 }
 
 }  // namespace unipelt

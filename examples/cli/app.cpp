@@ -2,6 +2,9 @@
 // from errors to exit statuses. unipelt_main.cpp is only main(); the tests build the same app.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+
+#include <unistd.h>
 
 #include "examples/cli/cli.h"
 
@@ -24,6 +27,22 @@ void add_all_commands(CLI::App& app) {
   add_predict_command(app);
   add_gates_command(app);
   add_sweep_command(app);
+  add_settings_command(app);
+}
+
+CLI::Validator writable_file_path() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        if (path.empty()) return "must be a file path, got ''";
+        if (fs::is_directory(path, ec)) return "must be a file path, got the directory '" + path + "'";
+        const fs::path dir = fs::absolute(path, ec).parent_path();
+        if (!fs::is_directory(dir, ec)) return "the directory '" + dir.string() + "' does not exist";
+        if (::access(dir.c_str(), W_OK) != 0) return "the directory '" + dir.string() + "' is not writable";
+        return "";
+      },
+      "FILE");
 }
 
 int run_app(CLI::App& app, int argc, const char* const* argv) {

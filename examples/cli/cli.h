@@ -36,6 +36,11 @@ void add_eval_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_gates_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_settings_command(CLI::App& app);
+
+// For output-file flags: refuses, naming the flag, an empty path, a directory, and a path whose directory
+// does not exist or cannot be written.
+CLI::Validator writable_file_path();
 
 // The whole program: every subcommand added to `app`, the exit statuses in the help's footer.
 void add_all_commands(CLI::App& app);

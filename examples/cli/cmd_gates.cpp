@@ -9,6 +9,7 @@
 #include "nn/file_io.h"
 #include "train/gate_plot.h"
 #include "train/report.h"
+#include "train/run_dir.h"
 #include "train/saved_run.h"
 
 namespace {
@@ -22,9 +23,7 @@ struct GatesOptions {
 void run_gates(const GatesOptions& o) {
   using namespace unipelt;
   const std::filesystem::path dir(o.run);
-  if (!std::filesystem::exists(dir / "config.json"))
-    throw std::runtime_error(o.run + ": no config.json (not a run directory written by `unipelt train`)");
-  const TrainConfig config = TrainConfig::from_json(read_json_file(dir / "config.json"));
+  const TrainConfig config = read_run_config(dir);
 
   GateTable gates;
   std::string source;

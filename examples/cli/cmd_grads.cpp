@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "autograd/backend.h"
-#include "examples/cli/pelt_options.h"
+#include "examples/cli/settings_flags.h"
 #include "nn/batch_io.h"
 #include "nn/bert_loader.h"
 #include "nn/safetensors.h"
@@ -13,26 +13,29 @@
 namespace {
 
 struct GradsOptions {
-  std::string model, batch, out, init, dtype = "f32", device = "cpu";
+  std::string model, batch, out, init;
   int num_labels = 0;
-  uint64_t seed = 42;
-  unipelt::cli::PeltOptions pelt;
+  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();  // --seed, --dtype, --device and the method's flags
 };
 
 void run_grads(const GradsOptions& o) {
   using namespace unipelt;
+  TrainConfig settings;
+  apply_settings(settings, *o.settings);
+  settings.pelt.validate();
+  validate_method_against_model(settings.pelt, load_bert_config(std::filesystem::path(o.model) / "config.json"));
   BertLoadOptions load;
   load.num_labels = o.num_labels;
-  load.dtype = o.dtype == "f64" ? DType::F64 : DType::F32;
-  load.device = o.device == "cuda" ? Device::CUDA : Device::CPU;
-  load.seed = o.seed;
+  load.dtype = settings.dtype;
+  load.device = settings.device;
+  load.seed = settings.seed;
   BertLoadReport report;
   auto bert = load_bert(o.model, load, &report);
-  PeltModel model(*bert, o.pelt.resolve(), o.seed);
+  PeltModel model(*bert, settings.pelt, settings.seed);
   if (!o.init.empty()) load_named_tensors(model, o.init);
   Batch batch = read_batch(o.batch, load.dtype, load.device, bert->is_regression());
   auto outputs = forward_backward_outputs(model, batch);
-  write_safetensors(o.out, outputs, {{"method", model.config().method}, {"dtype", o.dtype}});
+  write_safetensors(o.out, outputs, {{"method", model.config().method}, {"dtype", dtype_name(settings.dtype)}});
   std::printf("%s\nwrote %zu tensors to %s (loss %.10g)\n", report.summary().c_str(), outputs.size(), o.out.c_str(),
               outputs[1].second.item());
 }
@@ -51,14 +54,15 @@ void add_grads_command(CLI::App& app) {
                   "safetensors with input_ids, token_type_ids, attention_mask [B,T] (I64/I32) and labels [B] "
                   "(I64 classification, F32 regression)")
       ->required()->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out, "Output safetensors file")->required();
+  cmd->add_option("--out", o->out, "Output safetensors file")->required()->check(writable_file_path());
   cmd->add_option("--init", o->init, "safetensors of PELT/classifier tensors by name (others initialised from --seed)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression); default from config.json");
-  cmd->add_option("--dtype", o->dtype, "Computation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed for tensors not given by --init")->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
-  unipelt::cli::add_pelt_options(cmd, o->pelt);
+  cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression; 0 = from config.json)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  std::vector<std::string> flags = {"--seed", "--dtype", "--device"};
+  for (const std::string& f : method_setting_flags()) flags.push_back(f);
+  add_setting_flags(cmd, o->settings, flags);
   cmd->callback([o] { run_grads(*o); });
 }
 

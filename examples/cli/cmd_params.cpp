@@ -1,7 +1,7 @@
 // `unipelt params`: how many parameters a method trains and stores (paper Table 4).
 #include <cstdio>
 
-#include "examples/cli/pelt_options.h"
+#include "examples/cli/settings_flags.h"
 #include "pelt/unipelt.h"
 
 namespace {
@@ -10,7 +10,7 @@ struct ParamsOptions {
   std::string config;
   bool json = false;
   int num_labels = 2;
-  unipelt::cli::PeltOptions pelt;
+  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();  // the method's flags
 };
 
 void run_params(const ParamsOptions& o) {
@@ -18,7 +18,11 @@ void run_params(const ParamsOptions& o) {
   BertConfig config = load_bert_config(o.config);
   config.num_labels = o.num_labels;
   config.id2label.assign(static_cast<size_t>(o.num_labels), "LABEL");
-  const PeltConfig pelt = o.pelt.resolve();  // bad flags fail before the model is allocated
+  TrainConfig settings;
+  apply_settings(settings, *o.settings);  // bad flags fail before the model is allocated
+  const PeltConfig& pelt = settings.pelt;
+  pelt.validate();
+  validate_method_against_model(settings.pelt, config);
   BertForSequenceClassification bert(config, DType::F32);  // zeros: counting needs no weights
   PeltModel model(bert, pelt, 0);
   const ParameterCounts c = count_parameters(model);
@@ -50,9 +54,11 @@ void add_params_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("params", "Count trained and stored parameters of a method (paper Table 4)");
   cmd->add_option("--config", o->config, "A BERT config.json (Hugging Face or Google format)")
       ->required()->check(CLI::ExistingFile);
-  cmd->add_option("--num-labels", o->num_labels, "Size of the classification head")->capture_default_str();
+  cmd->add_option("--num-labels", o->num_labels, "Size of the classification head (1 = regression)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print JSON instead of text");
-  unipelt::cli::add_pelt_options(cmd, o->pelt);
+  add_setting_flags(cmd, o->settings, method_setting_flags());
   cmd->callback([o] { run_params(*o); });
 }
 

@@ -12,7 +12,7 @@
 namespace {
 
 struct PredictOptions {
-  std::string run, input, output;
+  std::string run, input, out;
   unipelt::RunOverrides overrides;  // --model, --device (no --data: the input is a TSV of its own)
   bool no_header = false;
 };
@@ -49,11 +49,11 @@ void run_predict(const PredictOptions& o) {
     }
     out << "\n";
   }
-  if (o.output.empty()) {
+  if (o.out.empty()) {
     std::cout << out.str() << std::flush;
   } else {
-    write_file_atomically(o.output, out.str());
-    std::fprintf(stderr, "wrote %zu predictions to %s\n", predictions.size(), o.output.c_str());
+    write_file_atomically(o.out, out.str());
+    std::fprintf(stderr, "wrote %zu predictions to %s\n", predictions.size(), o.out.c_str());
   }
 }
 
@@ -74,8 +74,9 @@ void add_predict_command(CLI::App& app) {
                   "sentence1+sentence2 | text_a+text_b | question+sentence | question1+question2); with it, other "
                   "columns such as GLUE's index are ignored. Blank lines are errors")
       ->required()->check(CLI::ExistingFile);
-  cmd->add_option("--output", o->output, "Write the predictions to this file instead of stdout (TSV: label, then "
-                                         "one probability column per class; STS-B: score)");
+  cmd->add_option("--out", o->out, "Write the predictions to this file instead of stdout (TSV: label, then "
+                                   "one probability column per class; STS-B: score)")
+      ->check(writable_file_path());
   cmd->add_flag("--no-header", o->no_header, "Omit the output's header line");
   unipelt::cli::add_run_override_options(cmd, o->overrides, false);
   cmd->callback([o] { run_predict(*o); });

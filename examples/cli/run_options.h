@@ -19,7 +19,10 @@ inline void add_run_override_options(CLI::App* cmd, RunOverrides& o, bool with_d
                   "BERT directory to use instead of the one in RUN/config.json" + when +
                       " (it must hold the same weights: the checkpoint checks a hash)")
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--device", o.device, "cpu or cuda instead of the run's device" + when)
+  cmd->add_option_function<std::string>(
+         "--device", [&o](const std::string& name) { o.device = parse_device(name); },
+         "cpu or cuda instead of the run's device" + when)
+      ->type_name("NAME")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 

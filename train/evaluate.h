@@ -1,0 +1,35 @@
+// Evaluating a PELT model on encoded examples: metrics, loss, mean gate values, predictions.
+// The trainer evaluates the dev set after each epoch and the test set at the end; `unipelt eval` and
+// `predict` reuse it through train/saved_run.h.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "datasets/encoding.h"
+#include "pelt/unipelt.h"
+
+namespace unipelt {
+
+struct EvalResult {
+  std::map<std::string, double> metrics;             // "main" plus the task's secondary metrics
+  std::map<std::string, std::vector<double>> gates;  // "adapter" -> mean gate value per layer
+  std::vector<double> predictions;                   // class id, or score for regression
+  double loss = 0.0;
+};
+
+// A NaN or an infinity in a logit, a gate or the loss of an evaluation: the model has diverged.
+struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Evaluates without recording anything (no-grad), in batches of `batch_size` examples sorted by length
+// (each batch padded to its longest sequence, or to pad_to when that is larger); results come back in
+// input order. Labels are needed for metrics and loss. Throws NonFiniteError naming the first example
+// whose logits, gates or loss are not finite.
+EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
+                    int batch_size, int pad_to, bool with_labels = true);
+
+}  // namespace unipelt
