@@ -82,14 +82,20 @@ int main(int argc, char** argv) {
   const Batch held_out = synthetic_batch(rng);  // a fixed batch to watch the loss and the gates on
   const Watch before = watch(model, held_out);
   std::printf("gated LoRA (rank %d) on the tiny BERT, %zu trainable tensors; synthetic task, batch %lld, "
-              "lr %.0e with linear decay\n\n", config.lora_r, trainable.size(), static_cast<long long>(kBatch), lr);
-  std::printf("%5s %10s %9s %13s   mean gate on the held-out batch:\n", "step", "train loss", "accuracy",
-              "held-out loss");
-  std::printf("%40s", "");
-  for (const auto& [name, g] : model.gate_values()) std::printf(" %s", name.c_str());
-  std::printf("\n%5s %10s %9s %13.4f  ", "start", "", "", before.loss);
-  for (double g : before.gates) std::printf(" %.4f", g);
-  std::printf("\n");
+              "lr %.0e with linear decay\n", config.lora_r, trainable.size(), static_cast<long long>(kBatch), lr);
+  std::printf("columns: the training batch's loss and accuracy, then the loss and every gate's mean value on a "
+              "fixed held-out batch\n\n%5s %10s %9s %13s", "step", "train loss", "accuracy", "held-out loss");
+  std::vector<int> widths;  // one column per gate, as wide as its name
+  for (const auto& [name, g] : model.gate_values()) {
+    widths.push_back(static_cast<int>(name.size()));
+    std::printf("  %s", name.c_str());
+  }
+  auto print_gates = [&widths](const Watch& w) {
+    for (size_t i = 0; i < w.gates.size(); ++i) std::printf("  %*.4f", widths[i], w.gates[i]);
+    std::printf("\n");
+  };
+  std::printf("\n%5s %10s %9s %13.4f", "start", "", "", before.loss);
+  print_gates(before);
 
   Watch after = before;
   for (int step = 1; step <= steps; ++step) {
@@ -110,9 +116,8 @@ int main(int argc, char** argv) {
       const std::vector<int32_t> labels = batch.labels.to_ints();
       int correct = 0;
       for (int64_t b = 0; b < kBatch; ++b) correct += (logits[2 * b + 1] > logits[2 * b]) == (labels[b] == 1);
-      std::printf("%5d %10.4f %8.0f%% %13.4f  ", step, out.loss.item(), 100.0 * correct / kBatch, after.loss);
-      for (double g : after.gates) std::printf(" %.4f", g);
-      std::printf("\n");
+      std::printf("%5d %10.4f %8.0f%% %13.4f", step, out.loss.item(), 100.0 * correct / kBatch, after.loss);
+      print_gates(after);
     }
   }
 

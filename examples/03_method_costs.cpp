@@ -4,8 +4,9 @@
 //
 //   build/example_method_costs [CONFIG.json] [--batch B] [--seq T]
 //
-// CONFIG defaults to ../shared/data/bert/bert-base-uncased/bert_config.json when it exists (run from
-// the source tree), else tests/fixtures/tiny-bert/config.json. B defaults to 1, T to 128 (at most the
+// CONFIG defaults to BERT-base's bert/bert-base-uncased/bert_config.json in the data mirror
+// ($UNIPELT_MIRROR, else ../shared/data) when it exists, else tests/fixtures/tiny-bert/config.json (run
+// from the source tree). B defaults to 1, T to 128 (at most the
 // config's max_position_embeddings). The weights are zeros: FLOPs do not depend on the values.
 // Exit status 0 when the measured costs obey the rule docs/gradients.md derives — each forward product
 // has at most two gradient products of its size (dx and dW), so a backward is at most twice its forward:
@@ -51,8 +52,11 @@ Cost measure(const BertConfig& config, const std::string& method, int64_t B, int
   return cost;
 }
 
+// BERT-base's config from the data mirror ($UNIPELT_MIRROR, else ../shared/data), else the tiny fixture.
 std::filesystem::path default_config() {
-  const std::filesystem::path base = "../shared/data/bert/bert-base-uncased/bert_config.json";
+  const char* mirror = std::getenv("UNIPELT_MIRROR");
+  const std::filesystem::path data = mirror && *mirror ? mirror : "../shared/data";
+  const std::filesystem::path base = data / "bert/bert-base-uncased/bert_config.json";
   return std::filesystem::exists(base) ? base : std::filesystem::path("tests/fixtures/tiny-bert/config.json");
 }
 
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
               config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size);
   std::printf("one training step on B = %lld sequences of T = %lld tokens; matrix-product FLOPs (2·m·n·k per "
               "product)\n\n", static_cast<long long>(B), static_cast<long long>(T));
-  std::printf("%-15s %12s %8s %12s %8s %12s %12s %9s %9s %6s\n", "method", "trained", "%", "stored", "%",
+  std::printf("%-15s %12s %8s %12s %8s %11s %11s %8s %8s %6s\n", "method", "trained", "%", "stored", "%",
               "fwd FLOPs", "bwd FLOPs", "bwd/fwd", "step/FT", "nodes");
 
   Cost finetune;
@@ -94,7 +98,7 @@ int main(int argc, char** argv) {
     const double base = static_cast<double>(c.params.base);
     const double step_vs_ft = static_cast<double>(c.forward + c.backward) /
                               static_cast<double>(finetune.forward + finetune.backward);
-    std::printf("%-15s %12lld %7.2f%% %12lld %7.2f%% %12.4g %12.4g %9.3f %9.3f %6zu\n", method.c_str(),
+    std::printf("%-15s %12lld %7.2f%% %12lld %7.2f%% %11.4e %11.4e %8.3f %8.3f %6zu\n", method.c_str(),
                 static_cast<long long>(c.params.trained), 100.0 * static_cast<double>(c.params.trained) / base,
                 static_cast<long long>(c.params.stored), 100.0 * static_cast<double>(c.params.stored) / base,
                 static_cast<double>(c.forward), static_cast<double>(c.backward),

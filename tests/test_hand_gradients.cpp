@@ -44,6 +44,12 @@ Array grad_of(const Tensor& t) {
   return a;
 }
 
+double max_abs(const Array& a) {
+  double m = 0;
+  for (double v : a.v) m = std::max(m, std::abs(v));
+  return m;
+}
+
 double relative_difference(const Array& tape, const Array& reference) {
   REQUIRE(tape.shape == reference.shape);
   double diff = 0, scale = 0;
@@ -246,7 +252,7 @@ TEST_CASE("hand-derived backward: LoRA gated and ungated, with dL/dx; merging ad
 
     hand::LoraParams p{array_of(lora.A), array_of(lora.B), lora.scaling, gated,
                        gated ? gate_params(lora.gate) : hand::GateParams{}};
-    hand::LoraGrads ref = hand::lora_backward(array_of(x), p, array_of(mask), pool, array_of(r));
+    const hand::LoraGrads ref = hand::lora_backward(array_of(x), p, array_of(mask), pool, array_of(r));
     CHECK_MATCHES(array_of(delta), ref.delta);
     CHECK_MATCHES(grad_of(lora.A), ref.d_lora_a);
     CHECK_MATCHES(grad_of(lora.B), ref.d_lora_b);
@@ -258,6 +264,20 @@ TEST_CASE("hand-derived backward: LoRA gated and ungated, with dL/dx; merging ad
     // docs/gradients.md §3: dB, d(x·Aᵀ), dA, dx are 2BTHr each, never an H×H product.
     CHECK(flops == 8 * B * T * H * rank + (gated ? 4 * B * T * H + 2 * B * T : 0));
 
+    if (gated) {  // at the standard init B = 0: l = 0 and du = dl·B = 0, so only B gets a gradient
+      tape().clear();
+      for (const NamedTensor& p : lora.parameters()) p.tensor.zero_grad();
+      x.zero_grad();
+      lora.B.copy_from(Tensor::zeros(lora.B.shape(), DType::F64));
+      backward_projected(lora.delta(x, mask, pool, nullptr), r);
+      p.lora_b = array_of(lora.B);
+      hand::LoraGrads at_init = hand::lora_backward(array_of(x), p, array_of(mask), pool, array_of(r));
+      CHECK_MATCHES(grad_of(lora.B), at_init.d_lora_b);
+      for (const Tensor& zero : {lora.A, lora.gate.score.weight, lora.gate.score.bias}) {
+        CHECK(max_abs(grad_of(zero)) == 0.0);
+      }
+      CHECK(max_abs(grad_of(lora.B)) > 1e-3);
+    }
     if (!gated) {  // merge: x·(W + s·B·A)ᵀ = x·Wᵀ + Δ
       NoGradGuard no_grad;
       Tensor w = random_tensor({H, H}), merged = w.clone();
