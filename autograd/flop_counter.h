@@ -11,7 +11,7 @@
 // measures what a method really costs: a frozen weight's gradient GEMM is never issued, so it is
 // never counted. Elementwise work (activations, softmax, layer norm, additions) is not counted; it is
 // O(B·T·H) per op against the products' O(B·T·H²). docs/gradients.md gives the formulas this counter
-// confirms (tests/test_hand_gradients.cpp), examples/03_method_costs.cpp prints them per preset.
+// confirms (tests/test_hand_gradients*.cpp), examples/03_method_costs.cpp prints them per preset.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // The backward of every PELT method, written out by hand as plain loops in float64: no autograd, no
 // BLAS, no broadcasting. Each function is one section of docs/gradients.md, line for line, in the
-// code's notation (row vectors, y = x·Wᵀ + b, W [out, in]); tests/test_hand_gradients.cpp compares each
+// code's notation (row vectors, y = x·Wᵀ + b, W [out, in]); tests/test_hand_gradients*.cpp compare each
 // with the tape's gradients. This file: the array type, LayerNorm, the gate, the adapter and LoRA;
 // tests/hand_gradients_prefix_heads.h: prefix-tuning, BitFit and the heads.
 //
