@@ -1,6 +1,6 @@
 // The op check suite: every differentiable op on several shapes (odd sizes, broadcasting, masks),
 // gradient-checked in float64 and compared float32-vs-float64 in the forward pass. Shared by the
-// test suite (tests/test_ops_gradcheck.cpp) and `unipelt gradcheck ops`, so both check the same list.
+// test suite (tests/test_autograd.cpp) and `unipelt gradcheck ops`, so both check the same list.
 #pragma once
 
 #include <functional>

@@ -3,6 +3,7 @@
 // For C = op(A)·op(B) the gradients are dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC; when A itself was
 // stored transposed, dA is the transpose of that, which is again a single GEMM with swapped flags.
 // A closure captures A only if B needs a gradient and vice versa: a frozen weight costs no GEMM.
+#include "autograd/flop_counter.h"
 #include "autograd/op_util.h"
 
 namespace unipelt::ops {
@@ -29,6 +30,7 @@ ProductShape product_shape(const char* op, const Tensor& a, const Tensor& b, boo
 
 // C = op(A)·op(B) for every batch entry.
 void product_forward(const ProductShape& p, const Tensor& a, const Tensor& b, const Tensor& c) {
+  detail::count_matmul_flops(p.m, p.n, p.k, p.batch);
   be(a).gemm_batched(a.dtype(), p.ta, p.tb, p.m, p.n, p.k, 1.0, a.data(), p.ca, p.ra * p.ca, b.data(), p.cb,
                      p.rb * p.cb, 0.0, c.data(), p.n, p.m * p.n, p.batch);
 }
@@ -36,6 +38,7 @@ void product_forward(const ProductShape& p, const Tensor& a, const Tensor& b, co
 // dA (stored like A: ra × ca) from dC (m × n) and B.
 Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const GradTarget& a_target, const Tensor& b) {
   Tensor da = empty_for(a_target);
+  detail::count_matmul_flops(p.m, p.k, p.n, p.batch);  // dop(A) [m,k] = dC [m,n] · op(B)ᵀ [n,k]
   if (!p.ta)  // dA = dC · op(B)ᵀ
     be(dc).gemm_batched(dc.dtype(), false, !p.tb, p.m, p.k, p.n, 1.0, dc.data(), p.n, p.m * p.n, b.data(), p.cb,
                         p.rb * p.cb, 0.0, da.data(), p.ca, p.ra * p.ca, p.batch);
@@ -48,6 +51,7 @@ Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const GradTarget&
 // dB (stored like B: rb × cb) from dC and A.
 Tensor product_grad_b(const ProductShape& p, const Tensor& dc, const Tensor& a, const GradTarget& b_target) {
   Tensor db = empty_for(b_target);
+  detail::count_matmul_flops(p.k, p.n, p.m, p.batch);  // dop(B) [k,n] = op(A)ᵀ [k,m] · dC [m,n]
   if (!p.tb)  // dB = op(A)ᵀ · dC
     be(dc).gemm_batched(dc.dtype(), !p.ta, false, p.k, p.n, p.m, 1.0, a.data(), p.ca, p.ra * p.ca, dc.data(), p.n,
                         p.m * p.n, 0.0, db.data(), p.cb, p.rb * p.cb, p.batch);
@@ -121,6 +125,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     b.expand(x.dtype(), shape4, stride4, bias.data(), y.data());
     beta = 1.0;
   }
+  detail::count_matmul_flops(rows, out, in);
   b.gemm(x.dtype(), false, true, rows, out, in, 1.0, x.data(), in, weight.data(), in, beta, y.data(), out);
 
   if (needs_grad({&x, &weight, &bias})) {
@@ -132,11 +137,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       Backend& bk = be(dy);
       if (x_t) {  // dx = dy · W
         Tensor dx = empty_for(x_t);
+        detail::count_matmul_flops(rows, in, out);
         bk.gemm(dy.dtype(), false, false, rows, in, out, 1.0, dy.data(), out, w_for_dx.data(), in, 0.0, dx.data(), in);
         accumulate_grad(x_t, dx);
       }
       if (w_t) {  // dW = dyᵀ · x
         Tensor dw = empty_for(w_t);
+        detail::count_matmul_flops(out, in, rows);
         bk.gemm(dy.dtype(), true, false, out, in, rows, 1.0, dy.data(), out, x_for_dw.data(), in, 0.0, dw.data(), in);
         accumulate_grad(w_t, dw);
       }

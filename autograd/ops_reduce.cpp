@@ -1,4 +1,5 @@
 // Reductions: sum, mean, and the masked mean over the sequence axis that gates use for pooling.
+#include "autograd/flop_counter.h"
 #include "autograd/op_util.h"
 
 namespace unipelt::ops {
@@ -40,10 +41,12 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask) {
   Tensor w = detail::empty_like(m);
   be(x).normalize_rows(x.dtype(), B, T, m.data(), w.data());
   Tensor y = detail::empty_as({B, H}, x);
+  detail::count_matmul_flops(1, H, T, B);
   be(x).gemm_batched(x.dtype(), false, false, 1, H, T, 1.0, w.data(), T, T, x.data(), H, T * H, 0.0, y.data(), H, H, B);
   if (needs_grad({&x})) {
     tape().record("masked_mean", y, [x_t = grad_target(x), w, B, T, H](const Tensor& dy) {
       Tensor dx = empty_for(x_t);
+      detail::count_matmul_flops(T, H, 1, B);
       be(dy).gemm_batched(dy.dtype(), true, false, T, H, 1, 1.0, w.data(), T, T, dy.data(), H, H, 0.0, dx.data(), H,
                           T * H, B);
       accumulate_grad(x_t, dx);

@@ -11,6 +11,7 @@
 // g_A is the adapter gate reading x (UniPELT), or 1 when ungated. Init: N(0, 0.02) weights, zero
 // biases. Note that with W_up = 0 and b_up = 0 the layer output is LN(f + a): unchanged from BERT.
 // Parameters per layer: 2·H·m + m + H (74,544 for BERT-base, m = 48).
+// The backward, including how the two uses of LN's γ and β add up, by hand: docs/gradients.md §2.
 #pragma once
 
 #include "nn/module.h"

@@ -8,6 +8,7 @@
 //   all               mean over all T positions, padding included, as the official code does
 //                     (it always pads to 128, so its gates see the padding).
 // Init: w ~ N(0, 0.02), c = 0, so every gate starts near σ(0) = 0.5.
+// The backward (dL/dw, dL/dc, dL/dh from dL/dg, both poolings), by hand: docs/gradients.md §1.
 #pragma once
 
 #include "nn/module.h"

@@ -7,6 +7,7 @@
 // reading the projection's input x. Init: A ~ U(-1/√H, 1/√H) (PyTorch's Kaiming-uniform with a = √5
 // for a [r,H] matrix), B = 0, so training starts from the pre-trained model exactly.
 // Parameters per projection: 2·r·H (12,288 for BERT-base, r = 8).
+// The backward (dL/dA, dL/dB, dL/dg_L and the extra dL/dx), by hand: docs/gradients.md §3.
 #pragma once
 
 #include "nn/module.h"

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "autograd/gradcheck.h"
 #include "pelt/unipelt.h"
@@ -20,16 +21,22 @@ struct TinyPeltSetup {
   std::unique_ptr<BertForSequenceClassification> bert;
   std::unique_ptr<PeltModel> model;
 };
-// Random base weights, and every PELT tensor random too (including LoRA's B, which real init sets to
-// zero, and every bias), so that every gradient path is exercised.
+// Random base weights at a scale where every path carries a gradient well above gradcheck's atol:
+// weights N(0, 0.2), biases U(-0.5, 0.5), LayerNorm γ U(0.5, 1.5). (BERT's own init, N(0, 0.02) with
+// LayerNorm 1 and 0, leaves most gradients of a classification loss on this tiny model below 1e-5, where
+// a wrong backward would pass the check unnoticed.)
+void init_tiny_bert(const BertForSequenceClassification& bert, uint64_t seed);
+// init_tiny_bert, and every PELT tensor random too (including LoRA's B, which real init sets to zero,
+// and every bias), so that every gradient path is exercised.
 TinyPeltSetup make_tiny_pelt(const PeltConfig& config, bool regression, uint64_t seed = 7);
 
 struct MethodCheck {
   std::string method;
   GatePool pool;
   bool regression;
-  GradcheckResult result;
+  GradcheckResult result;  // result.inputs[i] belongs to tensor_names[i]
   int64_t trainable_tensors = 0;
+  std::vector<std::string> tensor_names;  // the trainable tensors, in the order they were checked
 };
 MethodCheck check_method(const std::string& method, GatePool pool, bool regression,
                          const GradcheckOptions& options = {});

@@ -11,7 +11,9 @@
 // on the zero *values*; see docs/methods.md.
 //
 // After training the MLP is not needed: eject() stores P itself, 2·n_layers·L·H numbers (184,320 for
-// BERT-base, L = 10) — the paper's parameter count — instead of the MLP's 9.8M.
+// BERT-base, L = 10) — the paper's parameter count — instead of E and the MLP, 9,857,024.
+// The backward through the softmax, g_P, the MLP and into E, and what eject changes, by hand:
+// docs/gradients.md §4.
 #pragma once
 
 #include <vector>

@@ -1,13 +1,18 @@
-// Tape autograd: gradient checks of every op, the harness catching a wrong backward, frozen inputs,
-// no-grad mode, accumulation and error messages.
+// Tape autograd: gradient checks of every op, the harness catching a wrong backward (and naming the
+// input and element), frozen inputs, no-grad mode, accumulation, the FLOP counter and error messages.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "autograd/backend.h"
+#include "autograd/flop_counter.h"
 #include "autograd/op_checks.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -52,6 +57,11 @@ Tensor wrong_square(const Tensor& x) {
   });
   return y;
 }
+// The message names the element both flat and as a multi-index.
+bool bad_message_names_index(const std::string& worst) {
+  return worst.find("element ") != std::string::npos && worst.find("] element") != std::string::npos &&
+         worst.find(": analytic") != std::string::npos && worst.find(" [") != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("the gradient check fails on a deliberately wrong backward", "[autograd]") {
@@ -63,6 +73,72 @@ TEST_CASE("the gradient check fails on a deliberately wrong backward", "[autogra
   // The same function with the right backward passes.
   GradcheckResult good = gradcheck([](const std::vector<Tensor>& v) { return ops::mul(v[0], v[0]); }, {x});
   CHECK(good.passed);
+}
+
+TEST_CASE("the gradient check reports per input the worst errors and where they occurred", "[autograd]") {
+  // Two inputs, one with a broken backward: only its row fails, and the worst element is located.
+  Tensor x = random_uniform({3, 4}, 0.5, 1.5, 3).set_requires_grad(true);
+  Tensor y = random_uniform({2, 5}, -1, 1, 5).set_requires_grad(true);
+  Tensor frozen = random_uniform({2}, -1, 1, 6);
+  auto f = [](const std::vector<Tensor>& v) {
+    return ops::add(ops::sum(wrong_square(v[0])), ops::sum(ops::mul(v[2], v[2])));
+  };
+  GradcheckResult r = gradcheck(f, {x, frozen, y});
+  CHECK_FALSE(r.passed);
+  REQUIRE(r.inputs.size() == 2);  // the frozen input is not checked
+  const InputErrors& ex = r.inputs[0];
+  const InputErrors& ey = r.inputs[1];
+  CHECK(ex.input == 0);
+  CHECK(ey.input == 2);
+  CHECK(ex.shape == Shape({3, 4}));
+  CHECK(ex.elements == 12);
+  CHECK(ex.failures == 12);
+  CHECK_FALSE(ex.passed());
+  CHECK(ey.passed());
+  CHECK(ey.max_abs_error < 1e-8);
+  CHECK(r.elements_checked == 22);
+  // dx is wrong by x·R (R the projection): the worst element is the largest |x_j|.
+  const std::vector<double> xs = x.to_vector();
+  const int64_t largest = std::max_element(xs.begin(), xs.end()) - xs.begin();
+  CHECK(ex.max_abs_at == largest);
+  CHECK(std::abs(ex.analytic_at_max_abs - ex.numeric_at_max_abs) == Approx(ex.max_abs_error));
+  CHECK(ex.max_rel_error == Approx(0.5).margin(1e-6));  // x·R against 2x·R
+  CHECK(multi_index({3, 4}, 7) == "[1, 3]");
+  CHECK(multi_index({2, 3, 4}, 23) == "[1, 2, 3]");
+  CHECK(multi_index({5}, 0) == "[0]");
+  CHECK(bad_message_names_index(r.worst));
+  const std::string table = input_errors_table(r, {"x", "y"});
+  CHECK(table.find("x ") != std::string::npos);
+  CHECK(table.find("FAIL (12 elements)") != std::string::npos);
+  CHECK(table.find(std::to_string(largest) + " " + multi_index({3, 4}, largest)) != std::string::npos);
+  CHECK(table.find("pass") != std::string::npos);
+}
+
+TEST_CASE("the FLOP counter counts every matrix product the ops issue, forward and backward", "[autograd]") {
+  tape().clear();
+  Tensor x = random_uniform({2, 3, 5}, -1, 1, 7).set_requires_grad(true);
+  Tensor w = random_uniform({4, 5}, -1, 1, 8);                           // frozen
+  Tensor v = random_uniform({4, 5}, -1, 1, 9).set_requires_grad(true);  // trains
+  FlopCounter all;
+  Tensor y = ops::linear(x, w);  // 6 rows, in 5, out 4
+  CHECK(all.flops() == 2 * 6 * 5 * 4);
+  Tensor z = ops::linear(y, Tensor::full({3, 4}, 0.5, DType::F64));
+  Tensor u = ops::linear(x, v);
+  const int64_t forward = all.flops();
+  CHECK(forward == 2 * 6 * 5 * 4 + 2 * 6 * 4 * 3 + 2 * 6 * 5 * 4);
+  FlopCounter backward_only;
+  backward(ops::add(ops::sum(z), ops::sum(u)));
+  // z: dx only (frozen weight) 2·6·3·4; y: dx only 2·6·4·5; u: dx and dW, 2·6·5·4 each.
+  CHECK(backward_only.flops() == 2 * 6 * 3 * 4 + 2 * 6 * 4 * 5 + 2 * (2 * 6 * 5 * 4));
+  CHECK(all.flops() == forward + backward_only.flops());
+  backward_only.reset();
+  CHECK(backward_only.flops() == 0);
+  {
+    NoGradGuard no_grad;  // bmm and masked_mean count too, recorded or not
+    ops::bmm(random_uniform({2, 3, 4}, -1, 1, 10), random_uniform({2, 4, 6}, -1, 1, 11));
+    ops::masked_mean(random_uniform({2, 3, 4}, -1, 1, 12), Tensor::full({2, 3}, 1.0, DType::F64));
+  }
+  CHECK(backward_only.flops() == 2 * 2 * 3 * 4 * 6 + 2 * 2 * 4 * 3);
 }
 
 TEST_CASE("the gradient check catches a gradient that is off by a tiny relative amount", "[autograd]") {
@@ -254,6 +330,39 @@ TEST_CASE("unipelt gradcheck ops prints every op and exits 0", "[autograd][cli]"
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* op : {"linear", "softmax", "layer_norm", "cross_entropy", "all passed"})
     CHECK(text.find(op) != std::string::npos);
+}
+
+TEST_CASE("unipelt gradcheck methods --verbose prints every trainable tensor with its worst errors", "[autograd][cli]") {
+  const std::string out = (testing::scratch_dir("gradcheck_methods_cli") / "out.txt").string();
+  const int status =
+      std::system((std::string(UNIPELT_CLI) + " gradcheck methods --method lora --verbose > " + out).c_str());
+  CHECK(status == 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Only the chosen preset, both tasks; one table per check with every trainable tensor.
+  CHECK(text.find("unipelt-apl") == std::string::npos);
+  CHECK(text.find("2 checks: all passed") != std::string::npos);
+  for (const char* row : {"classifier.weight", "bert.encoder.layer.1.attention.self.value.lora_B", "max abs err",
+                          "max rel err"})
+    CHECK(text.find(row) != std::string::npos);
+  size_t tables = 0;
+  for (size_t at = text.find("\ntensor "); at != std::string::npos; at = text.find("\ntensor ", at + 1)) ++tables;
+  CHECK(tables == 2);
+  // A row: name, shape, element count, errors, and where they occurred as "flat [i, j]".
+  std::istringstream lines(text);
+  std::string line;
+  bool found = false;
+  while (std::getline(lines, line))
+    if (line.rfind("bert.encoder.layer.0.attention.self.query.lora_A ", 0) == 0) {
+      found = true;
+      CHECK(line.find("[2, 16]") != std::string::npos);
+      CHECK(line.find(" 32 ") != std::string::npos);
+      CHECK(line.find("pass") != std::string::npos);
+      CHECK(std::count(line.begin(), line.end(), '[') >= 3);  // shape and two positions
+    }
+  CHECK(found);
+  // A preset that does not exist is a usage error.
+  CHECK(WEXITSTATUS(std::system((std::string(UNIPELT_CLI) + " gradcheck methods --method nope > /dev/null 2>&1").c_str())) == 2);
 }
 
 TEST_CASE("copy_from needs the same shape, not just the same size; optimizer state names a wrong shape",

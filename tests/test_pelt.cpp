@@ -102,6 +102,17 @@ void check_preset(const std::string& method) {
       CHECK(c.result.elements_checked == numel);
       CHECK(c.trainable_tensors == static_cast<int64_t>(s.model->trainable_parameters().size()));
       CHECK(c.trainable_tensors >= 2);
+      // The check can see a wrong backward in every tensor: each has elements whose gradient is above
+      // atol (below it, |analytic - numeric| <= atol passes whatever the backward computes). The one
+      // exception is structural: dL/db_K = 0 exactly without a prefix, since q·(k + b_K) shifts a whole
+      // row of scores by q·b_K and softmax ignores that.
+      REQUIRE(c.tensor_names.size() == c.result.inputs.size());
+      for (size_t k = 0; k < c.result.inputs.size(); ++k) {
+        INFO(c.tensor_names[k]);
+        const bool key_bias = ends_with(c.tensor_names[k], "attention.self.key.bias");
+        CHECK((c.result.inputs[k].max_rel_at >= 0) == !key_bias);
+        if (key_bias) CHECK(c.result.inputs[k].max_abs_error < 1e-9);
+      }
     }
   }
 }

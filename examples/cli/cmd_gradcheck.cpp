@@ -1,5 +1,7 @@
 // `unipelt gradcheck ops`: every differentiable op, finite-difference checked in float64, one row per
-// op with the worst errors over its shapes. Exit status 1 when any check fails.
+// op with the worst errors over its shapes. `unipelt gradcheck methods`: every method preset on a tiny
+// random BERT, one row per check, and with --verbose one row per trainable tensor. Exit status 1 when
+// any check fails.
 #include <cstdio>
 #include <map>
 #include <string>
@@ -84,21 +86,31 @@ void add_gradcheck_ops_command(CLI::App& app) {
 
 namespace {
 
-int run_gradcheck_methods(const unipelt::GradcheckOptions& options) {
+struct MethodsOptions {
+  unipelt::GradcheckOptions gradcheck;
+  bool verbose = false;
+  std::vector<std::string> methods;  // empty: every preset
+};
+
+int run_gradcheck_methods(const MethodsOptions& o) {
   using namespace unipelt;
+  const GradcheckOptions& options = o.gradcheck;
   std::printf("gradcheck methods: loss w.r.t. every trainable parameter, tiny BERT (2 layers, hidden 16, 2 heads), "
               "batch of 3 with padding, float64, eps %.0e atol %.0e rtol %.0e\n\n",
               options.eps, options.atol, options.rtol);
-  std::printf("%-16s %-7s %-15s %8s %9s %12s %12s  %s\n", "method", "pool", "task", "tensors", "elements",
-              "max abs err", "max rel err", "result");
+  const char* header = "%-16s %-7s %-15s %8s %9s %12s %12s  %s\n";
+  if (!o.verbose)
+    std::printf(header, "method", "pool", "task", "tensors", "elements", "max abs err", "max rel err", "result");
   int failures = 0, rows = 0;
-  for (const std::string& method : preset_names()) {
+  for (const std::string& method : o.methods.empty() ? preset_names() : o.methods) {
     const bool has_gates = preset(method).gated;
     for (GatePool pool : {GatePool::Masked, GatePool::All}) {
       if (!has_gates && pool == GatePool::All) continue;  // pooling only matters where there are gates
       for (bool regression : {false, true}) {
         MethodCheck c = check_method(method, pool, regression, options);
         ++rows;
+        if (o.verbose)
+          std::printf(header, "method", "pool", "task", "tensors", "elements", "max abs err", "max rel err", "result");
         std::printf("%-16s %-7s %-15s %8lld %9lld %12.3e %12.3e  %s\n", method.c_str(),
                     has_gates ? gate_pool_name(pool) : "-", regression ? "regression" : "classification",
                     static_cast<long long>(c.trainable_tensors), static_cast<long long>(c.result.elements_checked),
@@ -107,6 +119,8 @@ int run_gradcheck_methods(const unipelt::GradcheckOptions& options) {
           std::printf("    %s\n", c.result.worst.c_str());
           ++failures;
         }
+        // Per trainable tensor: which one a wrong backward spoils, and at which element.
+        if (o.verbose) std::printf("\n%s\n", input_errors_table(c.result, c.tensor_names).c_str());
         std::fflush(stdout);
       }
     }
@@ -121,17 +135,21 @@ namespace unipelt::cli {
 
 void add_gradcheck_methods_command(CLI::App& app) {
   auto* gc = app.get_subcommand("gradcheck");
-  auto options = std::make_shared<unipelt::GradcheckOptions>();
+  auto o = std::make_shared<MethodsOptions>();
   auto* cmd = gc->add_subcommand("methods", "Check every method preset (both gate poolings, classification and "
                                             "regression) on a tiny random BERT");
-  cmd->add_option("--eps", options->eps, "Finite-difference step")->capture_default_str();
-  cmd->add_option("--atol", options->atol, "Absolute tolerance")->capture_default_str();
-  cmd->add_option("--rtol", options->rtol, "Relative tolerance")->capture_default_str();
-  cmd->callback([options] {
-    int code = run_gradcheck_methods(*options);
+  cmd->add_option("--eps", o->gradcheck.eps, "Finite-difference step")->capture_default_str();
+  cmd->add_option("--atol", o->gradcheck.atol, "Absolute tolerance")->capture_default_str();
+  cmd->add_option("--rtol", o->gradcheck.rtol, "Relative tolerance")->capture_default_str();
+  cmd->add_option("--method", o->methods, "Check only these presets (repeatable; default: all eight)")
+      ->check(CLI::IsMember(unipelt::preset_names()));
+  cmd->add_flag("-v,--verbose", o->verbose,
+                "After each check, one row per trainable tensor: its worst absolute and relative error and the "
+                "element (flat index and [multi-index]) where each occurred");
+  cmd->callback([o] {
+    int code = run_gradcheck_methods(*o);
     if (code) throw unipelt::cli::Exit{code};
   });
 }
 
 }  // namespace unipelt::cli
-
