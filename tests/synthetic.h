@@ -131,6 +131,19 @@ inline SyntheticSetup make_synthetic_setup(const std::filesystem::path& root, ui
   return s;
 }
 
+// `unipelt train` flags for a tiny run on the synthetic setup: K = 64, batches of 8, max_len 32, and PELT
+// modules small enough for the 16-wide model.
+inline std::vector<std::string> tiny_train_flags(const SyntheticSetup& s, const std::filesystem::path& out,
+                                                 const std::string& method, int epochs) {
+  return {"train",          "--task",        "SST-2",       "--method",     method,
+          "--model",        s.model_dir,     "--data",      s.data_dir,     "--out",
+          out.string(),     "--k",           "64",          "--epochs",     std::to_string(epochs),
+          "--patience",     "10",            "--batch-size", "8",           "--max-len",
+          "32",             "--eval-batch-size", "128",     "--adapter-size", "4",
+          "--prefix-len",   "3",             "--prefix-mid", "16",          "--lora-r",
+          "2",              "--lora-alpha",  "4"};
+}
+
 }  // namespace unipelt::testing
 
 // ---------------------------------------------------------------------------------------------

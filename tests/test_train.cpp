@@ -7,9 +7,11 @@
 #include <csignal>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
+#include "pelt/method_checks.h"
 #include "train/saved_run.h"
 #include "train/sweep.h"
 #include "train/trainer.h"
@@ -36,18 +38,6 @@ TrainConfig tiny_config(const testing::SyntheticSetup& s, const fs::path& out, c
   c.max_len = 32;
   c.eval_batch_size = 128;
   return c;
-}
-
-// The same settings as `unipelt train` flags.
-std::vector<std::string> tiny_flags(const testing::SyntheticSetup& s, const fs::path& out, const std::string& method,
-                                    int epochs) {
-  return {"train",          "--task",        "SST-2",       "--method",     method,
-          "--model",        s.model_dir,     "--data",      s.data_dir,     "--out",
-          out.string(),     "--k",           "64",          "--epochs",     std::to_string(epochs),
-          "--patience",     "10",            "--batch-size", "8",           "--max-len",
-          "32",             "--eval-batch-size", "128",     "--adapter-size", "4",
-          "--prefix-len",   "3",             "--prefix-mid", "16",          "--lora-r",
-          "2",              "--lora-alpha",  "4"};
 }
 
 json read_json(const fs::path& path) {
@@ -208,17 +198,17 @@ TEST_CASE("resume rules: finished runs are left alone and existing runs need --r
 
   // The same flags through the CLI: a finished run is a no-op, a new run into it an error.
   const fs::path out = root / "cli.out", err = root / "cli.err";
-  CHECK(testing::run_cli(tiny_flags(s, root / "cli", "lora", 1), out, err) == 0);
-  std::vector<std::string> resume = tiny_flags(s, root / "cli", "lora", 1);
+  CHECK(testing::run_cli(testing::tiny_train_flags(s, root / "cli", "lora", 1), out, err) == 0);
+  std::vector<std::string> resume = testing::tiny_train_flags(s, root / "cli", "lora", 1);
   resume.push_back("--resume");
   CHECK(testing::run_cli(resume, out, err) == 0);
   CHECK(testing::read_text(err).find("already finished") != std::string::npos);
-  CHECK(testing::run_cli(tiny_flags(s, root / "cli", "lora", 1), out, err) == 1);
+  CHECK(testing::run_cli(testing::tiny_train_flags(s, root / "cli", "lora", 1), out, err) == 1);
   CHECK(testing::read_text(err).find("already holds a run") != std::string::npos);
-  std::vector<std::string> changed = tiny_flags(s, root / "cli2", "lora", 3);
+  std::vector<std::string> changed = testing::tiny_train_flags(s, root / "cli2", "lora", 3);
   changed.insert(changed.end(), {"--stop-after", "1"});
   CHECK(testing::run_cli(changed, out, err) == 130);
-  changed = tiny_flags(s, root / "cli2", "lora", 3);
+  changed = testing::tiny_train_flags(s, root / "cli2", "lora", 3);
   changed.insert(changed.end(), {"--resume", "--lr", "0.03"});
   CHECK(testing::run_cli(changed, out, err) == 1);
   CHECK(testing::read_text(err).find("differs") != std::string::npos);
@@ -262,7 +252,7 @@ TEST_CASE("bad training settings are refused up front, naming the flag", "[train
   // Through the CLI: exit status 2 (a usage error) and the message; K is checked too.
   const fs::path out = root / "cli.out", err = root / "cli.err";
   auto with = [&](const std::string& flag, const std::string& value) {  // tiny_flags with one value replaced
-    auto flags = tiny_flags(s, root / "cli", "lora", 1);
+    auto flags = testing::tiny_train_flags(s, root / "cli", "lora", 1);
     auto it = std::find(flags.begin(), flags.end(), flag);
     if (it == flags.end()) flags.insert(flags.end(), {flag, value});
     else *(it + 1) = value;
@@ -288,7 +278,7 @@ TEST_CASE("Ctrl-C during `unipelt train`, then --resume, ends like an uninterrup
   REQUIRE(train_glue(resume_test_config(s, a), false, q.log).finished);
 
   std::vector<std::string> args = {UNIPELT_CLI};
-  auto flags = tiny_flags(s, b, "unipelt-apl", 4);
+  auto flags = testing::tiny_train_flags(s, b, "unipelt-apl", 4);
   flags.insert(flags.end(), {"--lr", "0.01"});  // = resume_test_config
   args.insert(args.end(), flags.begin(), flags.end());
   const fs::path log = root / "b.log";
@@ -449,4 +439,20 @@ TEST_CASE("a small sweep through the CLI: runs, skips finished runs, writes the 
   const std::string rebuilt = testing::read_text(root / "r.md");
   CHECK(rebuilt.find("| BitFit |") != std::string::npos);
   CHECK(rebuilt.find("# report:") != std::string::npos);
+}
+
+TEST_CASE("evaluation stops on a NaN or an infinity in the logits, naming the example", "[train]") {
+  TinyPeltSetup tiny = make_tiny_pelt(testing::small_preset("lora"), false);
+  std::vector<EncodedExample> data(3);
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i].input_ids = {2, static_cast<int32_t>(5 + i), 3};
+    data[i].token_type_ids = {0, 0, 0};
+    data[i].label = static_cast<int>(i % 2);
+  }
+  CHECK_NOTHROW(evaluate(*tiny.model, "SST-2", data, 2, 0));
+  std::vector<double> bias = tiny.bert->classifier.bias.to_vector();
+  bias[0] = std::numeric_limits<double>::quiet_NaN();
+  tiny.bert->classifier.bias.copy_from(Tensor::from_vector(bias, {static_cast<int64_t>(bias.size())}, DType::F64));
+  CHECK_THROWS_AS(evaluate(*tiny.model, "SST-2", data, 2, 0), NonFiniteError);
+  CHECK_THROWS_WITH(evaluate(*tiny.model, "SST-2", data, 2, 0), Catch::Contains("logits of example"));
 }
