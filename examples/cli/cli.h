@@ -36,6 +36,8 @@ void add_eval_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_gates_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 
 // The whole program: every subcommand added to `app`, the exit statuses in the help's footer.
 void add_all_commands(CLI::App& app);

@@ -45,15 +45,16 @@ void add_grads_command(CLI::App& app) {
   auto o = std::make_shared<GradsOptions>();
   auto* cmd = app.add_subcommand("grads", "Forward + backward of a PELT model on one batch; writes logits, loss, "
                                           "gates and gradients to a safetensors file");
-  cmd->add_option("--model", o->model, "Hugging Face model directory (config.json + model.safetensors)")
+  cmd->add_option("--model", o->model, "Hugging Face model directory (config.json + model.safetensors or pytorch_model.bin)")
       ->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--batch", o->batch,
                   "safetensors with input_ids, token_type_ids, attention_mask [B,T] (I64/I32) and labels [B] "
                   "(I64 classification, F32 regression)")
       ->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Output safetensors file")->required();
-  cmd->add_option("--init", o->init, "safetensors of PELT/classifier tensors by name (others initialised from --seed)")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--init", o->init, "safetensors of PELT/classifier tensors by name (others initialised from --seed), "
+                                     "or a peft LoRA adapter directory (with --method lora and its --lora-r/--lora-alpha)")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression); default from config.json");
   cmd->add_option("--dtype", o->dtype, "Computation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for tensors not given by --init")->capture_default_str();
