@@ -223,6 +223,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     const auto epoch_start = Clock::now();
     const std::vector<size_t> order = shuffled_order(train.size(), config.seed * 1000003ull + static_cast<uint64_t>(epoch));
     double loss_sum = 0.0;
+    nlohmann::json step_losses = nlohmann::json::array();  // every step's loss, for `unipelt plot`
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       std::vector<size_t> idx(order.begin() + s * config.batch_size,
                               order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()), (s + 1) * config.batch_size));
@@ -244,6 +245,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
       optimizer.step(linear_schedule(lr, state.step, total_steps, config.warmup_steps));
       ++state.step;
       loss_sum += loss;
+      step_losses.push_back(loss);
       const double elapsed = seconds_since(epoch_start);
       const double ex_per_s = static_cast<double>((s + 1) * config.batch_size) / std::max(elapsed, 1e-9);
       progress.update(epoch, config.epochs, state.step, steps_per_epoch, s + 1, loss_sum / static_cast<double>(s + 1),
@@ -270,7 +272,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
     nlohmann::json line = {{"epoch", epoch}, {"step", state.step}, {"train_loss", loss_sum / static_cast<double>(steps_per_epoch)},
                            {"dev", dev_eval.metrics}, {"dev_loss", dev_eval.loss}, {"gates", dev_eval.gates},
                            {"lr", linear_schedule(lr, state.step, total_steps, config.warmup_steps)},
-                           {"seconds", seconds_since(epoch_start)}};
+                           {"seconds", seconds_since(epoch_start)}, {"step_losses", step_losses}};
     state.history.push_back(line);
     state.wall_seconds = prior_seconds + seconds_since(started);
     write_file_atomically(out / "metrics.jsonl", jsonl(state.history));

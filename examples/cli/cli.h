@@ -36,6 +36,7 @@ void add_eval_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_gates_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 
