@@ -21,6 +21,7 @@
 
 using namespace unipelt;
 using Catch::Contains;
+using testing::same_bits;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -55,10 +56,6 @@ Tensor test_logits(LoadedRun& run) {
   Batch batch = make_batch(data, idx, false, false, 0, DType::F32, Device::CPU);
   ForwardContext ctx;
   return run.model->forward(batch, ctx).logits;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
 json read_json(const fs::path& path) { return json::parse(testing::read_text(path)); }

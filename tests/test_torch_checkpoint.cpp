@@ -15,6 +15,7 @@
 
 using namespace unipelt;
 using Catch::Contains;
+using testing::same_bits;
 using namespace std::string_literals;
 namespace fs = std::filesystem;
 
@@ -22,10 +23,6 @@ namespace {
 
 fs::path torch_fixtures() { return testing::source_dir() / "tests" / "fixtures" / "torch"; }
 fs::path tiny_bert() { return testing::source_dir() / "tests" / "fixtures" / "tiny-bert"; }
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
-}
 
 std::vector<std::byte> file_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -45,6 +46,11 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (size_t i = 0; i < x.size(); ++i) m = std::max(m, x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]);
   return m;
+}
+
+// Same dtype, shape and bytes (NaN payloads and the sign of zero included).
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }
 
 // A preset with submodules small enough for the tiny test models: bottleneck 4, 3 prefix tokens through

@@ -38,11 +38,17 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   return lines;
 }
 
-// Up to ~12 x tick positions 1..n (epochs), every k-th.
+// Whole-number x ticks in [first, last]: every one up to 12 of them, else round values (nice_ticks).
 std::vector<std::pair<double, std::string>> integer_ticks(int64_t first, int64_t last) {
   std::vector<std::pair<double, std::string>> ticks;
-  const int64_t every = std::max<int64_t>(1, (last - first + 11) / 12);
-  for (int64_t v = first; v <= last; v += every) ticks.emplace_back(static_cast<double>(v), std::to_string(v));
+  if (last - first < 12) {
+    for (int64_t v = first; v <= last; ++v) ticks.emplace_back(static_cast<double>(v), std::to_string(v));
+    return ticks;
+  }
+  double lo = static_cast<double>(first), hi = static_cast<double>(last);
+  for (double t : nice_ticks(lo, hi, 8))
+    if (t >= static_cast<double>(first) && t <= static_cast<double>(last) && t == std::floor(t))
+      ticks.emplace_back(t, std::to_string(static_cast<int64_t>(t)));
   return ticks;
 }
 
@@ -56,7 +62,7 @@ TrainingCurve read_training_curve(const fs::path& run_dir) {
     const size_t k = config.at("k").get<size_t>();
     c.metric = task.metric;
     c.patience = config.value("patience", 0);
-    c.title = task.name + "  " + config.at("pelt").at("method").get<std::string>() + "  K=" +
+    c.title = task.name + "  " + method_display_name(config.at("pelt").at("method").get<std::string>()) + "  K=" +
               (k ? std::to_string(k) : std::string("all")) + "  data seed " +
               std::to_string(config.at("data_seed").get<uint64_t>());
     for (const nlohmann::json& line : read_jsonl(run_dir / "metrics.jsonl")) {
@@ -87,7 +93,7 @@ TrainingCurve read_training_curve(const fs::path& run_dir) {
 std::string render_training_svg(const TrainingCurve& c) {
   const double width = 820, left = 90, right = 720;
   const double loss_top = 70, loss_bottom = 300, dev_top = 380, dev_bottom = 610;
-  SvgDocument svg(width, 680, c.title);
+  SvgDocument svg(width, 690, c.title);
   const int64_t steps = c.epoch_steps.empty() ? 1 : std::max<int64_t>(c.epoch_steps.back(), 1);
   const int epochs = static_cast<int>(c.dev.size());
 
@@ -140,8 +146,8 @@ std::string render_training_svg(const TrainingCurve& c) {
   }
   if (c.early_stopped && epochs > 0) {
     svg.line(ex(epochs), dev_top, ex(epochs), dev_bottom, kStop, 1.5, "stroke-dasharray=\"2,3\"");
-    svg.text(ex(epochs) - 6, dev_bottom - 8,
-             "early stop after epoch " + std::to_string(epochs) + " (" + std::to_string(c.patience) +
+    svg.text(right, dev_bottom + 56,  // below the axis title, clear of the curves and the best-epoch line
+             "dotted: early stop after epoch " + std::to_string(epochs) + " (" + std::to_string(c.patience) +
                  (c.patience == 1 ? " epoch" : " epochs") + " without improvement)",
              "end", 11, "fill=\"" + std::string(kStop) + "\"");
   }
