@@ -251,6 +251,15 @@ std::vector<std::byte> TorchCheckpoint::contiguous_bytes(const std::string& name
   const int64_t n = t.numel();
   std::vector<std::byte> out(static_cast<size_t>(n) * elem);
   if (n == 0) return out;
+  // A row-major contiguous view (stride of the last dimension 1, each one before it the product of
+  // the sizes after it) is one block of the storage.
+  bool contiguous = true;
+  for (int64_t d = static_cast<int64_t>(t.shape.size()) - 1, expected = 1; d >= 0; expected *= t.shape[d], --d)
+    if (t.shape[d] != 1 && t.stride[d] != expected) contiguous = false;
+  if (contiguous) {
+    std::memcpy(out.data(), s.bytes.data() + static_cast<size_t>(t.offset) * elem, out.size());
+    return out;
+  }
   // Walk the indices in row-major order (an odometer over the dimensions), copying one element each;
   // `at` is the element's position in the storage. Views were checked to lie inside it.
   std::vector<int64_t> index(t.shape.size(), 0);

@@ -101,6 +101,8 @@ TEST_CASE("LoRA run -> peft adapter -> back: same tensors, same logits, same eva
   REQUIRE(testing::run_cli({"eval", out.string(), "--json"}, o, e) == 0);
   CHECK(json::parse(testing::read_text(o)).at("metrics") == results.at("test"));
 
+  CHECK(testing::run_cli({"eval", run.string(), "--task", "sst2"}, o, e) == 2);  // a run names its own task
+  CHECK_THAT(testing::read_text(e), Contains("--task is for peft adapter directories only"));
   // An adapter trained elsewhere has no unipelt_run.json: eval needs --task and --data.
   fs::remove(out / kPeftRunFile);
   CHECK(testing::run_cli({"eval", out.string()}, o, e) == 2);

@@ -113,9 +113,10 @@ TEST_CASE("the sweep report embeds one figure per task: method x K bars with err
       runs.push_back(record("CoLA", "lora", k, seed, -0.05 + 0.05 * static_cast<double>(seed)));  // MCC can be < 0
     }
   ReportOptions options;
-  const std::vector<fs::path> figures = write_sweep_report(dir / "report.md", runs, options);
+  std::vector<fs::path> figures;
+  const std::string md = write_sweep_report(dir / "report.md", runs, options, &figures);
   REQUIRE(figures.size() == 2);
-  const std::string md = testing::read_text(dir / "report.md");
+  CHECK(testing::read_text(dir / "report.md") == md);
   CHECK_THAT(md, Contains("![SST-2: method × K](report-SST-2.svg)") && Contains("![CoLA: method × K](report-CoLA.svg)"));
   CHECK_THAT(md, Contains("| LoRA |"));  // the tables are still there
   const std::string sst2 = testing::read_text(dir / "report-SST-2.svg");

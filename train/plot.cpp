@@ -208,14 +208,13 @@ std::string render_sweep_figure(const std::string& task, const std::vector<Repor
   return svg.finish();
 }
 
-std::vector<fs::path> write_sweep_report(const fs::path& report_path, const std::vector<RunRecord>& runs,
-                                         ReportOptions options) {
+std::string write_sweep_report(const fs::path& report_path, const std::vector<RunRecord>& runs, ReportOptions options,
+                               std::vector<fs::path>* figures) {
   const std::vector<ReportTable> tables = build_report_tables(runs, options.std_kind);
   std::vector<std::string> tasks;
   for (const ReportTable& t : tables)
     for (const std::string& task : t.tasks)
       if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) tasks.push_back(task);
-  std::vector<fs::path> written;
   const fs::path dir = report_path.has_parent_path() ? report_path.parent_path() : fs::path(".");
   for (const std::string& task : tasks) {
     const std::string svg = render_sweep_figure(task, tables);
@@ -223,10 +222,11 @@ std::vector<fs::path> write_sweep_report(const fs::path& report_path, const std:
     const std::string name = report_path.stem().string() + "-" + task + ".svg";
     write_file_atomically(dir / name, svg);
     options.figures.emplace_back(task, name);
-    written.push_back(dir / name);
+    if (figures) figures->push_back(dir / name);
   }
-  write_file_atomically(report_path, render_report_markdown(runs, options));
-  return written;
+  const std::string markdown = render_report_markdown(runs, options);
+  write_file_atomically(report_path, markdown);
+  return markdown;
 }
 
 }  // namespace unipelt

@@ -39,8 +39,9 @@ std::string render_sweep_figure(const std::string& task, const std::vector<Repor
 
 // The sweep report with its figures: writes `report_path` (Markdown, render_report_markdown) and, for
 // each task with finished runs, STEM-TASK.svg beside it (STEM: the report's file name without
-// extension), embedded in the Markdown as images. Returns the figure paths.
-std::vector<std::filesystem::path> write_sweep_report(const std::filesystem::path& report_path,
-                                                      const std::vector<RunRecord>& runs, ReportOptions options);
+// extension), embedded in the Markdown as images. Returns the Markdown; the figures' paths go to
+// *figures when it is non-null.
+std::string write_sweep_report(const std::filesystem::path& report_path, const std::vector<RunRecord>& runs,
+                               ReportOptions options, std::vector<std::filesystem::path>* figures = nullptr);
 
 }  // namespace unipelt

@@ -80,6 +80,9 @@ LoadedRun load_peft_run(const fs::path& dir, const RunOverrides& overrides) {
 
 LoadedRun load_run(const fs::path& run_dir, const RunOverrides& overrides) {
   if (is_peft_adapter_dir(run_dir)) return load_peft_run(run_dir, overrides);
+  if (!overrides.task.empty())
+    throw std::invalid_argument("--task is for peft adapter directories only; " + (run_dir / "config.json").string() +
+                                " names the run's task");
   LoadedRun run;
   run.dir = run_dir;
   const fs::path config_path = run_dir / "config.json";

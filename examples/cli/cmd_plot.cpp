@@ -31,7 +31,9 @@ void run_plot(const PlotOptions& o) {
   const fs::path out = o.out.empty() ? dir / "figures.md" : fs::path(o.out);
   ReportOptions report;
   report.title = "UniPELT sweep: " + dir.filename().string();
-  for (const fs::path& figure : write_sweep_report(out, runs, report)) std::printf("wrote %s\n", figure.c_str());
+  std::vector<fs::path> figures;
+  write_sweep_report(out, runs, report, &figures);
+  for (const fs::path& figure : figures) std::printf("wrote %s\n", figure.c_str());
   std::printf("wrote %s (%zu runs)\n", out.c_str(), runs.size());
 }
 

@@ -48,7 +48,12 @@ def save(obj, name, legacy=False):
 
 def tiny_bert(dtype):
     tensors, _ = safetensors_io.read(os.path.join(REPO, "tests", "fixtures", "tiny-bert", "model.safetensors"))
-    return collections.OrderedDict((k, torch.from_numpy(v).to(dtype)) for k, v in sorted(tensors.items()))
+    sd = collections.OrderedDict((k, torch.from_numpy(v).to(dtype)) for k, v in sorted(tensors.items()))
+    # nn.Module.state_dict() attaches each module's version as `_metadata`, which OrderedDict pickles
+    # through BUILD: the files transformers writes carry it, so ours do too.
+    modules = sorted({name.rsplit(".", 1)[0] for name in sd} | {""})
+    sd._metadata = collections.OrderedDict((m, {"version": 1}) for m in modules)
+    return sd
 
 
 def shared_storage_state_dict():
