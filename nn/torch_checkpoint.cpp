@@ -187,16 +187,18 @@ class TorchCheckpointReader {
                 "checkpoints that nest one)");
       const TorchTensorRecord& r = state_.tensors[static_cast<size_t>(value->integer)];
       const TorchStorageRef& ref = state_.storages[r.storage];
-      TorchTensorInfo t{key->text, ref.key, ref.dtype, r.shape, r.stride, ref.offset + r.offset};
-      if (!c_.tensors_.emplace(t.name, t).second) c_.fail("tensor '" + t.name + "' appears twice");
+      const std::string& name = key->text;
       int64_t numel = 1;
       for (int64_t d : r.shape)
-        if (__builtin_mul_overflow(numel, d, &numel)) c_.fail("tensor '" + t.name + "': size " + shape_str(r.shape) + " is too large");
+        if (__builtin_mul_overflow(numel, d, &numel)) c_.fail("tensor '" + name + "': size " + shape_str(r.shape) + " is too large");
+      // offset <= numel always (an empty view may sit at the very end), so offset + the view's start is safe.
       int64_t last = 0;
-      if (numel > 0 && (!last_element(r.shape, r.stride, r.offset, &last) || last >= ref.numel))
-        c_.fail("tensor '" + t.name + "': its view (offset " + std::to_string(r.offset) + ", size " +
+      if (r.offset > ref.numel || (numel > 0 && (!last_element(r.shape, r.stride, r.offset, &last) || last >= ref.numel)))
+        c_.fail("tensor '" + name + "': its view (offset " + std::to_string(r.offset) + ", size " +
                 shape_str(r.shape) + ", stride " + shape_str(r.stride) + ") runs past the " +
                 std::to_string(ref.numel) + " elements of storage '" + ref.key + "'");
+      const TorchTensorInfo t{name, ref.key, ref.dtype, r.shape, r.stride, ref.offset + r.offset};
+      if (!c_.tensors_.emplace(name, t).second) c_.fail("tensor '" + name + "' appears twice");
     }
   }
 

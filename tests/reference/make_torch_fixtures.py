@@ -195,6 +195,9 @@ def hostile():
     write_zip("hostile-view-out-of-bounds.bin", state_pickle(small_state(numel=4, size=(3, 2), stride=(2, 1))),
               {"0": F32_6[:16]})
     case("hostile-view-out-of-bounds.bin", "runs past the 4 elements of storage '0'", "strided view past its storage")
+    empty_far = collections.OrderedDict(w=FakeTensor(StorageRef("0", torch.FloatStorage, 4), 2**62, (0,), (1,)))
+    write_zip("hostile-offset-past-storage.bin", state_pickle(empty_far), {"0": F32_6[:16]})
+    case("hostile-offset-past-storage.bin", "runs past the 4 elements", "an empty view whose offset is past its storage")
     write_zip("hostile-big-endian-zip.bin", state_pickle(small_state()), {"0": F32_6}, byteorder=b"big")
     case("hostile-big-endian-zip.bin", "big-endian", "zip byteorder record 'big'")
     write_legacy("hostile-big-endian-legacy.bin", state_pickle(small_state(), legacy=True), {"0": (6, F32_6)},
