@@ -96,11 +96,14 @@ PeftLoraConfig read_peft_config(const fs::path& dir) {
     throw std::runtime_error(path.string() + ": " + why + "; unipelt imports peft LoRA adapters on BERT's query and "
                                                           "value projections only");
   };
+  if (!j.is_object()) refuse("not a JSON object");
   auto value_is = [&](const char* key, const nlohmann::json& expected) {
     return !j.contains(key) || j.at(key).is_null() || j.at(key) == expected;
   };
-  if (!j.is_object()) refuse("not a JSON object");
-  if (j.value("peft_type", std::string()) != "LORA") refuse("peft_type is " + j.value("peft_type", nlohmann::json()).dump());
+  auto text = [&](const char* key) {  // "" when absent, null or not a string (peft writes null for unknowns)
+    return j.contains(key) && j.at(key).is_string() ? j.at(key).get<std::string>() : std::string();
+  };
+  if (text("peft_type") != "LORA") refuse("peft_type is " + j.value("peft_type", nlohmann::json()).dump());
   const nlohmann::json targets = j.value("target_modules", nlohmann::json());
   std::set<std::string> target_set;
   if (targets.is_array())
@@ -120,7 +123,7 @@ PeftLoraConfig read_peft_config(const fs::path& dir) {
   PeftLoraConfig out;
   out.r = j.at("r").get<int>();
   out.lora_alpha = j.at("lora_alpha").get<double>();
-  out.base_model_name_or_path = j.value("base_model_name_or_path", std::string());
+  out.base_model_name_or_path = text("base_model_name_or_path");
   return out;
 }
 

@@ -216,6 +216,8 @@ TEST_CASE("peft adapter configs that are not a query/value LoRA are refused, nam
     return j;
   };
   CHECK(refused(good) == "accepted");
+  CHECK(refused(changed({{"base_model_name_or_path", nullptr}, {"revision", nullptr}})) == "accepted");
+  CHECK_THAT(refused(changed({{"peft_type", 3}})), Contains("peft_type is 3"));
   CHECK_THAT(refused(changed({{"peft_type", "IA3"}})), Contains("peft_type"));
   CHECK_THAT(refused(changed({{"target_modules", {"query", "key", "value"}}})), Contains("target_modules"));
   CHECK_THAT(refused(changed({{"use_dora", true}})), Contains("use_dora"));

@@ -60,6 +60,8 @@ LoadedRun load_peft_run(const fs::path& dir, const RunOverrides& overrides) {
   if (!overrides.data_dir.empty()) run.config.data_dir = overrides.data_dir;
   if (!overrides.model_dir.empty()) run.config.model_dir = overrides.model_dir;
   if (!overrides.device.empty()) run.config.device = overrides.device;
+  if (run.config.model_dir.empty())
+    throw std::invalid_argument(dir.string() + ": the adapter names no base model (base_model_name_or_path); pass --model");
   run.config.pelt = preset("lora");
   run.config.pelt.lora_r = adapter.r;
   run.config.pelt.lora_alpha = adapter.lora_alpha;
