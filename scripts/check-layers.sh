@@ -51,7 +51,8 @@ for name in "${layers[@]}"; do
     file=${hit%%:*}
     rest=${hit#*:}
     line=${rest%%:*}
-    target=$(printf '%s\n' "$rest" | sed -E 's/^[0-9]+:[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]*)".*/\1/')
+    target=${rest#*\"}                             # between the include's quotes (no process per line:
+    target=${target%%\"*}                          # this loop runs for every include of the tree)
     top=${target%%/*}
     [ "$top" != "$target" ] || continue            # "file.h" without a folder: same directory
     case "$known" in *" $top "*) ;; *) continue ;; esac
