@@ -11,6 +11,7 @@ namespace unipelt {
 std::string BertLoadReport::summary() const {
   std::ostringstream out;
   out << "loaded BERT";
+  if (!weights.empty() && weights.extension() != ".safetensors") out << " from " << weights.filename().string();
   if (!ignored.empty()) out << "; ignored " << ignored.size() << " tensors (pre-training heads / buffers)";
   if (!unused.empty()) out << "; " << unused.size() << " unused tensors";
   if (classifier_initialised) out << "; classifier initialised from the seed (not in the checkpoint)";
@@ -18,15 +19,19 @@ std::string BertLoadReport::summary() const {
   return out.str();
 }
 
+std::filesystem::path model_weights_path(const std::filesystem::path& dir) {
+  for (const char* name : {"model.safetensors", "pytorch_model.bin"})
+    if (std::filesystem::exists(dir / name)) return dir / name;
+  throw std::runtime_error(dir.string() + ": no model.safetensors and no pytorch_model.bin (expected a Hugging Face "
+                                          "model directory)");
+}
+
 std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::path& dir,
                                                          const BertLoadOptions& options, BertLoadReport* report) {
   const auto config_path = dir / "config.json";
-  const auto weights_path = dir / "model.safetensors";
   if (!std::filesystem::exists(config_path))
     throw std::runtime_error(dir.string() + ": no config.json (expected a Hugging Face model directory)");
-  if (!std::filesystem::exists(weights_path))
-    throw std::runtime_error(dir.string() + ": no model.safetensors (only safetensors checkpoints are supported; "
-                                            "convert pytorch_model.bin with the safetensors package)");
+  const auto weights_path = model_weights_path(dir);
   BertConfig config = load_bert_config(config_path);
   if (options.num_labels > 0) {
     config.num_labels = options.num_labels;
@@ -37,10 +42,9 @@ std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::
   }
   auto model = std::make_unique<BertForSequenceClassification>(config, options.dtype, options.device);
 
-  SafetensorsFile file(weights_path);
-  std::vector<std::string> names;
-  for (const StTensorInfo& info : file.tensors()) names.push_back(info.name);
-  NameMapping mapping = map_checkpoint_names(names);
+  const std::unique_ptr<TensorFile> weights = open_weights_file(weights_path);
+  const TensorFile& file = *weights;
+  NameMapping mapping = map_checkpoint_names(file.names());
 
   std::vector<std::pair<std::string, Shape>> expected;
   const std::vector<NamedTensor> params = model->parameters();
@@ -51,7 +55,7 @@ std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::
     if (!(pooler_missing && p.name.rfind("bert.pooler.", 0) == 0)) expected.emplace_back(p.name, p.tensor.shape());
   // A classifier of another size (a checkpoint fine-tuned on another task) is treated as absent.
   const bool head_fits = mapping.canonical_to_file.count("classifier.weight") &&
-                         file.info(mapping.canonical_to_file.at("classifier.weight")).shape ==
+                         file.shape(mapping.canonical_to_file.at("classifier.weight")) ==
                              Shape{config.num_labels, config.hidden_size};
   if (!head_fits) {
     for (const char* n : {"classifier.weight", "classifier.bias"}) {
@@ -70,6 +74,7 @@ std::unique_ptr<BertForSequenceClassification> load_bert(const std::filesystem::
   }
 
   if (report) {
+    report->weights = weights_path;
     report->ignored = mapping.ignored;
     report->unused = mapping.unused;
     report->classifier_initialised = !missing_head.empty();

@@ -1,4 +1,5 @@
-// Loading a Hugging Face BERT model directory (config.json + model.safetensors).
+// Loading a Hugging Face BERT model directory: config.json plus model.safetensors or, when the directory
+// has no safetensors file, pytorch_model.bin (read by the restricted unpickler, nn/torch_checkpoint.h).
 #pragma once
 
 #include <filesystem>
@@ -18,12 +19,16 @@ struct BertLoadOptions {
 };
 
 struct BertLoadReport {
+  std::filesystem::path weights;     // the file the tensors came from
   std::vector<std::string> ignored;  // e.g. cls.* pre-training heads, with the reason
   std::vector<std::string> unused;   // tensors in the file this model does not use
   bool classifier_initialised = false;
   bool pooler_initialised = false;  // BertForMaskedLM checkpoints have no pooler
   std::string summary() const;       // one line for the log
 };
+
+// DIR/model.safetensors when present, else DIR/pytorch_model.bin; throws naming both when neither exists.
+std::filesystem::path model_weights_path(const std::filesystem::path& dir);
 
 // Builds the model from `dir`. The classifier comes from the file when present with the right shape;
 // otherwise it is initialised N(0, initializer_range) from options.seed (and the report says so).

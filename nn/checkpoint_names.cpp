@@ -88,7 +88,7 @@ NameMapping map_checkpoint_names(const std::vector<std::string>& file_names) {
   return mapping;
 }
 
-std::map<std::string, Tensor> load_expected(const SafetensorsFile& file, const NameMapping& mapping,
+std::map<std::string, Tensor> load_expected(const TensorFile& file, const NameMapping& mapping,
                                             const std::vector<std::pair<std::string, Shape>>& expected, DType dtype,
                                             bool allow_missing_classifier, std::vector<std::string>* missing_optional) {
   // First pass: collect every problem, so a user fixing a checkpoint sees them all at once rather
@@ -105,8 +105,8 @@ std::map<std::string, Tensor> load_expected(const SafetensorsFile& file, const N
       }
       continue;
     }
-    const StTensorInfo& info = file.info(it->second);
-    Shape stored = info.shape.empty() ? Shape{1} : Shape(info.shape.begin(), info.shape.end());
+    const std::vector<int64_t> file_shape = file.shape(it->second);
+    Shape stored = file_shape.empty() ? Shape{1} : Shape(file_shape.begin(), file_shape.end());
     if (stored != shape) {
       std::string where = it->second == canonical ? canonical : canonical + " (stored as '" + it->second + "')";
       wrong_shape.push_back(where + ": checkpoint has " + shape_list(stored) + ", model expects " + shape_list(shape));

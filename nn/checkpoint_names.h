@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
-#include "nn/safetensors.h"
+#include "nn/tensor_file.h"
 
 namespace unipelt {
 
@@ -48,7 +48,7 @@ NameMapping map_checkpoint_names(const std::vector<std::string>& file_names);
 // When allow_missing_classifier is set, absent "classifier.*" tensors are not errors (a pre-trained
 // checkpoint has no task head yet): they are appended to *missing_optional (if non-null) instead.
 // A 0-d tensor in the file counts as shape [1].
-std::map<std::string, Tensor> load_expected(const SafetensorsFile& file, const NameMapping& mapping,
+std::map<std::string, Tensor> load_expected(const TensorFile& file, const NameMapping& mapping,
                                             const std::vector<std::pair<std::string, Shape>>& expected,
                                             DType dtype = DType::F32, bool allow_missing_classifier = false,
                                             std::vector<std::string>* missing_optional = nullptr);

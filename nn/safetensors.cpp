@@ -366,35 +366,41 @@ int64_t read_integer(StDType src, const std::byte* in, int64_t i) {
 
 }  // namespace
 
-Tensor SafetensorsFile::load(const std::string& name, DType dtype, Device device) const {
-  const StTensorInfo& t = info(name);
-  const std::string where = "tensor '" + name + "': ";
-  if (t.shape.size() > 4) fail(where + "shape " + shape_text(t.shape) + " has more than 4 dimensions");
-  Shape shape = t.shape.empty() ? Shape{1} : Shape(t.shape.begin(), t.shape.end());
-  const std::byte* in = buffer_ + t.begin;
-  const int64_t n = t.numel();
+Tensor decode_tensor(StDType stored, const std::vector<int64_t>& stored_shape, const std::byte* in, DType dtype,
+                     Device device, const std::string& where) {
+  auto fail = [&](const std::string& what) { throw std::runtime_error(where + what); };
+  if (stored_shape.size() > 4) fail("shape " + shape_text(stored_shape) + " has more than 4 dimensions");
+  Shape shape = stored_shape.empty() ? Shape{1} : Shape(stored_shape.begin(), stored_shape.end());
+  int64_t n = 1;
+  for (int64_t d : stored_shape) n *= d;
 
-  const bool float_source = is_float_dtype(t.dtype);
+  const bool float_source = is_float_dtype(stored);
   const bool float_target = dtype != DType::I32;
   if (float_source != float_target)
-    fail(where + "holds " + st_dtype_name(t.dtype) + " data, which loads as " + (float_source ? "F32 or F64" : "I32") +
+    fail(std::string("holds ") + st_dtype_name(stored) + " data, which loads as " + (float_source ? "F32 or F64" : "I32") +
          ", not " + dtype_name(dtype));
 
   Tensor out = Tensor::empty(shape, dtype, Device::CPU);
   if (dtype == DType::F32) {
-    decode_floats(t.dtype, in, n, out.data_as<float>());
+    decode_floats(stored, in, n, out.data_as<float>());
   } else if (dtype == DType::F64) {
-    decode_floats(t.dtype, in, n, out.data_as<double>());
+    decode_floats(stored, in, n, out.data_as<double>());
   } else {
     int32_t* dst = out.data_as<int32_t>();
     for (int64_t i = 0; i < n; ++i) {
-      int64_t v = read_integer(t.dtype, in, i);
+      int64_t v = read_integer(stored, in, i);
       if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
-        fail(where + "element " + std::to_string(i) + " = " + std::to_string(v) + " does not fit in int32");
+        fail("element " + std::to_string(i) + " = " + std::to_string(v) + " does not fit in int32");
       dst[i] = static_cast<int32_t>(v);
     }
   }
   return device == Device::CPU ? out : out.to(device);
+}
+
+Tensor SafetensorsFile::load(const std::string& name, DType dtype, Device device) const {
+  const StTensorInfo& t = info(name);
+  return decode_tensor(t.dtype, t.shape, buffer_ + t.begin, dtype, device,
+                       "safetensors file '" + path_.string() + "': tensor '" + name + "': ");
 }
 
 // ---- writing -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 
 #include "autograd/tensor.h"
 #include "nn/file_io.h"
+#include "nn/tensor_file.h"
 
 namespace unipelt {
 
@@ -54,7 +55,7 @@ struct StTensorInfo {
 
 // A safetensors file opened read-only and memory-mapped: opening reads and validates only the header;
 // tensor bytes are paged in by the OS when load() or raw() touches them.
-class SafetensorsFile {
+class SafetensorsFile : public TensorFile {
  public:
   explicit SafetensorsFile(const std::filesystem::path& path);
   ~SafetensorsFile();
@@ -63,12 +64,13 @@ class SafetensorsFile {
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const override { return path_; }
   // Every tensor, sorted by name.
   const std::vector<StTensorInfo>& tensors() const { return tensors_; }
-  std::vector<std::string> names() const;
-  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  std::vector<std::string> names() const override;
+  bool contains(const std::string& name) const override { return index_.count(name) != 0; }
   const StTensorInfo& info(const std::string& name) const;  // throws naming the file if absent
+  std::vector<int64_t> shape(const std::string& name) const override { return info(name).shape; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   // The tensor converted to `dtype` and placed on `device`:
@@ -76,7 +78,7 @@ class SafetensorsFile {
   //   I64, I32, I16, I8, U8, BOOL -> DType::I32 (I64 values outside int32 raise an error)
   // Other pairings (float file data into I32, integers into F32) are refused rather than guessed.
   // A 0-d scalar loads as shape [1]; more than 4 dimensions is an error (the project's limit).
-  Tensor load(const std::string& name, DType dtype = DType::F32, Device device = Device::CPU) const;
+  Tensor load(const std::string& name, DType dtype = DType::F32, Device device = Device::CPU) const override;
 
   // The tensor's bytes exactly as stored (little-endian, possibly unaligned: copy with memcpy).
   std::span<const std::byte> raw(const std::string& name) const;
@@ -96,6 +98,12 @@ class SafetensorsFile {
   std::map<std::string, size_t> index_;  // name -> position in tensors_
   std::map<std::string, std::string> metadata_;
 };
+
+// numel(shape) elements of type `stored`, little-endian at `data` (possibly unaligned), converted as
+// SafetensorsFile::load converts them. Shared with the PyTorch checkpoint reader. Errors are
+// std::runtime_error(where + what), e.g. where = "safetensors file 'm.safetensors': tensor 'w': ".
+Tensor decode_tensor(StDType stored, const std::vector<int64_t>& shape, const std::byte* data, DType dtype,
+                     Device device, const std::string& where);
 
 // One tensor for the low-level writer: raw little-endian bytes, not copied (they must outlive the call).
 struct StWriteEntry {

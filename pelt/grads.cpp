@@ -4,28 +4,47 @@
 
 #include "autograd/tape.h"
 #include "nn/safetensors.h"
+#include "pelt/peft_format.h"
 
 namespace unipelt {
 
-void load_named_tensors(const PeltModel& model, const std::filesystem::path& path) {
-  SafetensorsFile file(path);
+void load_named_tensors(const PeltModel& model, const TensorFile& file,
+                        const std::function<std::string(const std::string&)>& rename) {
   std::map<std::string, Tensor> by_name;
   for (const NamedTensor& p : model.all_parameters()) by_name[p.name] = p.tensor;
+  const std::vector<std::string> names = file.names();
   std::string problems;
-  for (const StTensorInfo& info : file.tensors()) {
-    auto it = by_name.find(info.name);
+  for (const std::string& stored : names) {
+    const std::string name = rename ? rename(stored) : stored;
+    const std::string shown = name == stored ? name : stored + " (as " + name + ")";
+    auto it = by_name.find(name);
     if (it == by_name.end()) {
-      problems += "\n  unexpected tensor " + info.name + " (not a parameter of this model/method)";
-    } else if (Shape(info.shape) != it->second.shape()) {
-      problems += "\n  " + info.name + ": file has " + shape_str(info.shape) + ", model expects " +
+      problems += "\n  unexpected tensor " + shown + " (not a parameter of this model/method)";
+    } else if (Shape(file.shape(stored)) != it->second.shape()) {
+      problems += "\n  " + shown + ": file has " + shape_str(file.shape(stored)) + ", model expects " +
                   shape_str(it->second.shape());
     }
   }
-  if (!problems.empty()) throw std::runtime_error(path.string() + ": cannot load" + problems);
-  for (const StTensorInfo& info : file.tensors()) {
-    const Tensor& dst = by_name.at(info.name);
-    dst.copy_from(file.load(info.name, dst.dtype(), dst.device()));
+  if (!problems.empty()) throw std::runtime_error(file.path().string() + ": cannot load" + problems);
+  for (const std::string& stored : names) {
+    const Tensor& dst = by_name.at(rename ? rename(stored) : stored);
+    dst.copy_from(file.load(stored, dst.dtype(), dst.device()));
   }
+}
+
+void load_named_tensors(const PeltModel& model, const std::filesystem::path& path) {
+  if (!is_peft_adapter_dir(path)) {
+    load_named_tensors(model, SafetensorsFile(path));
+    return;
+  }
+  const PeftLoraConfig adapter = read_peft_config(path);
+  const PeltConfig& c = model.config();
+  if (!c.lora || c.gated || c.lora_r != adapter.r || c.lora_alpha != adapter.lora_alpha)
+    throw std::invalid_argument(path.string() + ": a peft LoRA adapter (r " + std::to_string(adapter.r) + ", lora_alpha " +
+                                std::to_string(adapter.lora_alpha) + ") needs an ungated LoRA with the same settings: "
+                                "--method lora --lora-r " + std::to_string(adapter.r) + " --lora-alpha " +
+                                std::to_string(adapter.lora_alpha));
+  load_named_tensors(model, *open_weights_file(peft_weights_path(path)), peft_to_unipelt_name);
 }
 
 std::vector<std::pair<std::string, Tensor>> forward_backward_outputs(PeltModel& model, const Batch& batch) {

@@ -9,7 +9,8 @@ SCRIPT_DIR="$(cd "$(dirname "$0")" && pwd -P)"
 ALL_TASKS="CoLA SST-2 MRPC QQP STS-B MNLI QNLI RTE WNLI"
 MIRROR_DEFAULT_MODEL="bert-mini-mlm"
 INTERNET_DEFAULT_MODEL="gaunernst/bert-mini-uncased"
-MODEL_FILES="config.json vocab.txt model.safetensors"
+MODEL_FILES="config.json vocab.txt"
+MODEL_WEIGHTS="model.safetensors pytorch_model.bin"  # the first one a model has is fetched
 
 GLUE_URL="${UNIPELT_GLUE_URL:-https://dl.fbaipublicfiles.com/glue/data}"
 SENTEVAL_URL="${UNIPELT_SENTEVAL_URL:-https://dl.fbaipublicfiles.com/senteval/senteval_data}"
@@ -32,6 +33,7 @@ Usage: scripts/fetch-data.sh [--cache DIR] [--mirror DIR | --no-mirror] [--tasks
 Puts GLUE tasks and a Hugging Face BERT model directory into a cache directory:
   <cache>/glue/<TASK>/*.tsv                           (what 'unipelt train --data <cache>' reads)
   <cache>/models/<NAME>/{config.json,vocab.txt,model.safetensors}   ('--model <cache>/models/<NAME>')
+    (pytorch_model.bin instead of model.safetensors for a model that has no safetensors file)
 and verifies the sha256 of every file (see docs/data-fetching.md).
 
 Options:
@@ -40,7 +42,7 @@ Options:
   --mirror DIR     Copy from a local directory laid out like the cache (glue/<TASK>/...,
                    models/<NAME>/...) instead of downloading (default: \$UNIPELT_MIRROR). With a
                    mirror nothing is downloaded: a file the mirror lacks is an error. Small files
-                   are copied; model.safetensors is symlinked into the mirror (see --copy).
+                   are copied; the weights are symlinked into the mirror (see --copy).
   --no-mirror      Ignore \$UNIPELT_MIRROR and download from the internet: GLUE's zips from
                    dl.fbaipublicfiles.com (MRPC: SentEval's files + GLUE's dev ids, split as
                    download_glue_data.py does), the model from huggingface.co/<NAME>/resolve/<REV>/.
@@ -49,11 +51,13 @@ Options:
                    mirror, every task the mirror has) or 'none'.
   --model NAME     Model directory to fetch; 'none' skips the model. Default: $MIRROR_DEFAULT_MODEL
                    with a mirror; $INTERNET_DEFAULT_MODEL (a Hugging Face hub repository id)
-                   from the internet. From the internet any hub repository that ships
-                   config.json, vocab.txt and model.safetensors works.
+                   from the internet. Any model with config.json, vocab.txt and model.safetensors
+                   works; a hub repository without model.safetensors (e.g. the prajjwal1 BERT
+                   miniatures) gets its pytorch_model.bin, which unipelt reads without running
+                   any code from it ('unipelt convert --model DIR' writes model.safetensors once).
   --revision REV   Hub revision (branch, tag, commit or e.g. refs/pr/2) for an internet model
                    (default: main).
-  --copy           Copy model.safetensors from the mirror instead of symlinking it.
+  --copy           Copy the model weights from the mirror instead of symlinking them.
   --force          Fetch again even files that are already present and verified.
   -h, --help       Show this help.
 
@@ -419,8 +423,14 @@ fetch_task_internet() {
 # ------------------------------------------------------------------------------------------------
 # Models
 # ------------------------------------------------------------------------------------------------
+# The weights: model.safetensors when the model has it, else pytorch_model.bin (MODEL_WEIGHTS order).
+weights_note() {  # weights_note NAME FILE
+  [ "$2" = model.safetensors ] ||
+    say "  note     $1 has no model.safetensors: unipelt reads $2 directly (no code in it is run); 'unipelt convert --model $CACHE/models/$1' writes model.safetensors once"
+}
+
 fetch_model_mirror() {
-  local name="$1" src="$MIRROR/models/$1" f have
+  local name="$1" src="$MIRROR/models/$1" f have weights=""
   say "[model $name] from mirror $src"
   if [ ! -d "$src" ]; then
     have=""
@@ -430,29 +440,62 @@ fetch_model_mirror() {
     die "the mirror has no models/$name/ ($src does not exist; it has: ${have:-no models}). Pass --model NAME or --model none."
   fi
   for f in $MODEL_FILES; do
-    [ -f "$src/$f" ] || die "mirror file missing: $src/$f (a model directory needs $MODEL_FILES)"
+    [ -f "$src/$f" ] || die "mirror file missing: $src/$f (a model directory needs $MODEL_FILES and model.safetensors or pytorch_model.bin)"
   done
+  for f in $MODEL_WEIGHTS; do
+    if [ -f "$src/$f" ]; then weights="$f"; break; fi
+  done
+  [ -n "$weights" ] || die "mirror file missing: $src/model.safetensors (nor is there a pytorch_model.bin)"
   place_file "models/$name/config.json" copy "$src/config.json"
   place_file "models/$name/vocab.txt" copy "$src/vocab.txt"
   if [ "$COPY_WEIGHTS" -eq 1 ]; then
-    place_file "models/$name/model.safetensors" copy "$src/model.safetensors"
+    place_file "models/$name/$weights" copy "$src/$weights"
   else
-    place_file "models/$name/model.safetensors" link "$src/model.safetensors"
+    place_file "models/$name/$weights" link "$src/$weights"
   fi
+  weights_note "$name" "$weights"
+}
+
+# remote_exists URL: status 0 when the file is there, 1 when the server says it is not (HTTP 4xx, or
+# a missing file:// path); any other failure (no network) ends the run.
+remote_exists() {
+  local rc=0
+  if [ "$DOWNLOADER" = curl ]; then
+    curl -fsIL --retry 3 --retry-delay 2 --retry-connrefused --connect-timeout 30 -o /dev/null "$1" || rc=$?
+    case "$rc" in 0) return 0 ;; 22 | 37) return 1 ;; esac
+  else
+    wget -q --spider --tries=3 --waitretry=2 --timeout=60 "$1" || rc=$?
+    case "$rc" in 0) return 0 ;; 8) return 1 ;; esac
+  fi
+  die "could not reach $1 ($DOWNLOADER exit status $rc). No internet here? Fetch from a local copy instead: --mirror DIR (or UNIPELT_MIRROR)."
 }
 
 fetch_model_internet() {
-  local name="$1" f rev_enc
+  local name="$1" f rev_enc base weights=""
   rev_enc="$(printf '%s' "$REVISION" | sed 's|/|%2F|g')"
+  base="$HF_URL/$name/resolve/$rev_enc"
   say "[model $name] from $HF_URL/$name (revision $REVISION)"
   for f in $MODEL_FILES; do
-    DOWNLOAD_HINT=""
-    if [ "$f" = model.safetensors ]; then
-      DOWNLOAD_HINT="Does $name ship model.safetensors at revision $REVISION? unipelt reads safetensors only; pick a repository that has it, or pass --revision refs/pr/N when the hub's conversion bot opened such a pull request."
-    fi
-    place_file "models/$name/$f" download "$HF_URL/$name/resolve/$rev_enc/$f"
+    place_file "models/$name/$f" download "$base/$f"
   done
+  # Weights already in the cache are verified, not looked for again; otherwise ask the hub which it has.
+  for f in $MODEL_WEIGHTS; do
+    if [ -e "$CACHE/models/$name/$f" ]; then weights="$f"; break; fi
+  done
+  if [ -z "$weights" ]; then
+    if remote_exists "$base/model.safetensors"; then
+      weights=model.safetensors
+    else
+      say "  $name has no model.safetensors at revision $REVISION: fetching pytorch_model.bin"
+      weights=pytorch_model.bin
+    fi
+  fi
   DOWNLOAD_HINT=""
+  [ "$weights" = model.safetensors ] ||
+    DOWNLOAD_HINT="$name has neither model.safetensors nor pytorch_model.bin at revision $REVISION (is it a BERT model repository? --revision picks another branch or refs/pr/N)."
+  place_file "models/$name/$weights" download "$base/$weights"
+  DOWNLOAD_HINT=""
+  weights_note "$name" "$weights"
 }
 
 # ------------------------------------------------------------------------------------------------

@@ -287,6 +287,75 @@ else
   echo "skip  download path (needs curl, and unzip or python3)"
 fi
 
+# ==== BEGIN model weights (issue 13): pytorch_model.bin when a model has no model.safetensors ========
+# A file:// hub copy with one repository holding only pytorch_model.bin and one holding both files,
+# and a mirror model with only a .bin. Self-contained: its own files, manifests and caches.
+if command -v curl >/dev/null 2>&1; then
+  HUB="$WORK/hub-weights"
+  mkdir -p "$HUB/owner/bin-only/resolve/main" "$HUB/owner/both/resolve/main" "$HUB/owner/neither/resolve/main"
+  for repo in bin-only both neither; do
+    cp "$M/models/tiny-bert/config.json" "$M/models/tiny-bert/vocab.txt" "$HUB/owner/$repo/resolve/main/"
+  done
+  head -c 2048 /dev/urandom >"$HUB/owner/bin-only/resolve/main/pytorch_model.bin"
+  cp "$M/models/tiny-bert/model.safetensors" "$HUB/owner/both/resolve/main/"
+  head -c 1024 /dev/urandom >"$HUB/owner/both/resolve/main/pytorch_model.bin"
+  export UNIPELT_HF_URL="file://$HUB"
+  CW="$WORK/cache-weights"
+  D="$CW/models/owner/bin-only"
+  run weights-bin --no-mirror --cache "$CW" --tasks none --model owner/bin-only
+  if [ "$RC" -eq 0 ] && cmp -s "$D/pytorch_model.bin" "$HUB/owner/bin-only/resolve/main/pytorch_model.bin" &&
+     [ ! -e "$D/model.safetensors" ] && grep -q "has no model.safetensors at revision main: fetching pytorch_model.bin" <<<"$OUT" &&
+     grep -q "unipelt convert --model $D" <<<"$OUT" &&
+     grep -q "  models/owner/bin-only/pytorch_model.bin\$" "$CW/checksums.local" && [ -z "$(find "$CW" -name '*.partial')" ]; then
+    pass "model weights: a hub repository without model.safetensors gives pytorch_model.bin (checksum recorded)"
+  else
+    fail "model weights: a hub repository without model.safetensors gives pytorch_model.bin (rc=$RC)" "$OUT"
+  fi
+  run weights-bin-again --no-mirror --cache "$CW" --tasks none --model owner/bin-only
+  if [ "$RC" -eq 0 ] && grep -q 'done: 0 fetched, 3 already present' <<<"$OUT" && ! grep -q '  download ' <<<"$OUT"; then
+    pass "model weights: the cached pytorch_model.bin is verified, not fetched again"
+  else
+    fail "model weights: the cached pytorch_model.bin is verified, not fetched again (rc=$RC)" "$OUT"
+  fi
+  printf 'x' >>"$D/pytorch_model.bin"
+  run weights-bin-stale --no-mirror --cache "$CW" --tasks none --model owner/bin-only
+  if [ "$RC" -eq 0 ] && grep -q "stale    models/owner/bin-only/pytorch_model.bin" <<<"$OUT" &&
+     cmp -s "$D/pytorch_model.bin" "$HUB/owner/bin-only/resolve/main/pytorch_model.bin"; then
+    pass "model weights: a cached pytorch_model.bin that no longer verifies is fetched again"
+  else
+    fail "model weights: a cached pytorch_model.bin that no longer verifies is fetched again (rc=$RC)" "$OUT"
+  fi
+  run weights-both --no-mirror --cache "$CW" --tasks none --model owner/both
+  if [ "$RC" -eq 0 ] && [ -f "$CW/models/owner/both/model.safetensors" ] && [ ! -e "$CW/models/owner/both/pytorch_model.bin" ] &&
+     ! grep -q "pytorch_model.bin" <<<"$OUT"; then
+    pass "model weights: with both files in the repository, only model.safetensors is fetched"
+  else
+    fail "model weights: with both files in the repository, only model.safetensors is fetched (rc=$RC)" "$OUT"
+  fi
+  run weights-neither --no-mirror --cache "$CW" --tasks none --model owner/neither
+  if [ "$RC" -ne 0 ] && grep -q "owner/neither has neither model.safetensors nor pytorch_model.bin" <<<"$OUT" &&
+     [ -z "$(find "$CW/models/owner/neither" -name '*.bin*' -o -name '*.safetensors*')" ]; then
+    pass "model weights: a repository with neither file is a clear error"
+  else
+    fail "model weights: a repository with neither file is a clear error (rc=$RC)" "$OUT"
+  fi
+  unset UNIPELT_HF_URL
+  MB="$WORK/mirror-bin"
+  mkdir -p "$MB/models/bin-model"
+  cp "$M/models/tiny-bert/config.json" "$M/models/tiny-bert/vocab.txt" "$MB/models/bin-model/"
+  head -c 512 /dev/urandom >"$MB/models/bin-model/pytorch_model.bin"
+  run weights-mirror --mirror "$MB" --cache "$WORK/cache-weights-mirror" --tasks none --model bin-model
+  if [ "$RC" -eq 0 ] && [ -L "$WORK/cache-weights-mirror/models/bin-model/pytorch_model.bin" ] &&
+     grep -q "bin-model has no model.safetensors" <<<"$OUT"; then
+    pass "model weights: a mirror model with only pytorch_model.bin is linked like model.safetensors"
+  else
+    fail "model weights: a mirror model with only pytorch_model.bin is linked like model.safetensors (rc=$RC)" "$OUT"
+  fi
+else
+  echo "skip  model weights (needs curl for file:// URLs)"
+fi
+# ==== END model weights (issue 13) =================================================================
+
 # 10. --help documents every flag.
 run help --help
 missing_flags=""

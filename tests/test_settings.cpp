@@ -205,3 +205,14 @@ TEST_CASE("CLI conventions: usage errors exit 2, runtime errors 1, --version and
   CHECK(testing::run_cli({"settings"}, out, err) == 0);
   CHECK(testing::read_text(out) == settings_markdown_table());
 }
+
+// The two CLI tests above share scratch_dirs(); under ctest -j they ran at once and one deleted the
+// other's --model directory mid-parse. Scratch directories are now private to their test case.
+TEST_CASE("scratch directories of two test cases asking for the same name do not touch each other", "[settings]") {
+  const fs::path other = testing::scratch_dir_of_case("some other test case", "settings_cli");
+  std::ofstream(other / "kept.txt") << "still here\n";
+  const fs::path mine = testing::scratch_dir("settings_cli");
+  CHECK(mine != other);
+  CHECK(fs::exists(other / "kept.txt"));
+  CHECK(fs::is_empty(mine));
+}

@@ -1,12 +1,16 @@
 // Small helpers shared by the tests.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "autograd/tensor.h"
+#include "nn/fnv1a.h"
 #include "pelt/config.h"
 
 namespace unipelt::testing {
@@ -47,6 +51,11 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Same dtype, shape and bytes (NaN payloads and the sign of zero included).
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
 // A preset with submodules small enough for the tiny test models: bottleneck 4, 3 prefix tokens through
 // an MLP of width `prefix_mid`, LoRA rank 2 with alpha 4 (the sizes of tests/fixtures/cases.json with
 // the default prefix_mid 8).
@@ -60,12 +69,22 @@ inline PeltConfig small_preset(const std::string& method, int prefix_mid = 8) {
   return config;
 }
 
-// A fresh scratch directory under the build tree.
-inline std::filesystem::path scratch_dir(const std::string& name) {
-  auto p = std::filesystem::path(UNIPELT_BINARY_DIR) / "test_scratch" / name;
+// A fresh scratch directory under the build tree, private to the running test case: ctest runs test
+// cases in parallel, and two cases sharing a helper that asks for the same `name` must not delete each
+// other's files (test_settings' two CLI tests once did, failing only under ctest -j). The case's name
+// is hashed (nn/fnv1a.h) into the path, which stays short and free of the spaces and quotes names contain.
+inline std::filesystem::path scratch_dir_of_case(const std::string& test_case, const std::string& name) {
+  Fnv1a64 hash;
+  hash.mix(test_case);
+  const std::string case_dir = hash.hex().substr(std::string("fnv1a64:").size());
+  auto p = std::filesystem::path(UNIPELT_BINARY_DIR) / "test_scratch" / case_dir / name;
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
+}
+
+inline std::filesystem::path scratch_dir(const std::string& name) {
+  return scratch_dir_of_case(Catch::getResultCapture().getCurrentTestName(), name);
 }
 
 }  // namespace unipelt::testing

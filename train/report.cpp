@@ -241,6 +241,11 @@ std::string render_report_markdown(const std::vector<RunRecord>& runs, const Rep
       }
     md << (all_tasks.count("MNLI") ? " (MNLI: matched).\n" : ".\n");
   }
+  if (!options.figures.empty()) {
+    md << "\n## Figures\n\nTest metric ×100 of each method at each K; bars are the mean over data seeds, error bars "
+          "± one standard deviation (the std of the tables).\n\n";
+    for (const auto& [task, file] : options.figures) md << "![" << task << ": method × K](" << file << ")\n\n";
+  }
   return md.str();
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,10 @@ struct ReportOptions {
   StdKind std_kind = StdKind::Population;
   std::vector<std::string> commands;  // shown verbatim in the report ("the exact command used")
   std::string title = "UniPELT sweep";
+  // (task, image file relative to the report): figures embedded after the tables (train/plot.h writes them).
+  std::vector<std::pair<std::string, std::string>> figures;
 };
-// The whole Markdown document: a header, the commands, one table per K, notes.
+// The whole Markdown document: a header, the commands, one table per K, notes, and options.figures.
 std::string render_report_markdown(const std::vector<RunRecord>& runs, const ReportOptions& options);
 
 }  // namespace unipelt

@@ -11,6 +11,8 @@
 #include "nn/bert_loader.h"
 #include "nn/file_io.h"
 #include "pelt/checkpoint.h"
+#include "pelt/peft_format.h"
+#include "train/export.h"
 #include "train/run_dir.h"
 
 namespace unipelt {
@@ -36,7 +38,54 @@ std::string trim(const std::string& s) {
 // Saved runs
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// A peft adapter directory as a run: settings from unipelt_run.json or the overrides, model from the adapter.
+LoadedRun load_peft_run(const fs::path& dir, const RunOverrides& overrides) {
+  LoadedRun run;
+  run.dir = dir;
+  const PeftLoraConfig adapter = read_peft_config(dir);
+  std::string hash;
+  if (fs::exists(dir / kPeftRunFile)) {
+    const nlohmann::json info = read_json_file(dir / kPeftRunFile);
+    run.config = TrainConfig::from_json(info.at("run"));
+    hash = info.value("base_weights_hash", std::string());
+  } else {
+    if (overrides.task.empty() || overrides.data_dir.empty())
+      throw std::invalid_argument(dir.string() + ": a peft adapter without " + kPeftRunFile +
+                                  " (trained elsewhere): pass --task and --data (and --model unless its "
+                                  "base_model_name_or_path is a local directory)");
+    run.config.model_dir = adapter.base_model_name_or_path;
+  }
+  if (!overrides.task.empty()) run.config.task = task_info(overrides.task).name;
+  if (!overrides.data_dir.empty()) run.config.data_dir = overrides.data_dir;
+  if (!overrides.model_dir.empty()) run.config.model_dir = overrides.model_dir;
+  if (overrides.device) run.config.device = *overrides.device;
+  if (run.config.model_dir.empty())
+    throw std::invalid_argument(dir.string() + ": the adapter names no base model (base_model_name_or_path); pass --model");
+  run.config.pelt = preset("lora");
+  run.config.pelt.lora_r = adapter.r;
+  run.config.pelt.lora_alpha = adapter.lora_alpha;
+  const TaskInfo& task = task_info(run.config.task);
+  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed};
+  run.base = load_bert(run.config.model_dir, load);
+  if (!hash.empty() && hash != base_weights_hash(*run.base))
+    throw std::runtime_error(dir.string() + ": the adapter was exported from a run on another base model (weights "
+                             "hash " + hash + ", " + run.config.model_dir + " has " + base_weights_hash(*run.base) + ")");
+  run.model = load_peft_adapter(dir, *run.base);
+  run.tokenizer = std::make_unique<WordPieceTokenizer>(
+      WordPieceTokenizer::from_vocab_file((fs::path(run.config.model_dir) / "vocab.txt").string()));
+  run.pad_to = padded_length(run.config);
+  return run;
+}
+
+}  // namespace
+
 LoadedRun load_run(const fs::path& run_dir, const RunOverrides& overrides) {
+  if (is_peft_adapter_dir(run_dir)) return load_peft_run(run_dir, overrides);
+  if (!overrides.task.empty())
+    throw std::invalid_argument("--task is for peft adapter directories only; " + (run_dir / "config.json").string() +
+                                " names the run's task");
   LoadedRun run;
   run.dir = run_dir;
   run.config = read_run_config(run_dir);

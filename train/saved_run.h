@@ -23,9 +23,10 @@ namespace unipelt {
 // A saved run, loaded for evaluation or prediction.
 // ---------------------------------------------------------------------------------------------
 
-// Replace what RUN/config.json says (empty: keep it), e.g. after the data or model moved.
+// Replace what RUN/config.json says (empty: keep it), e.g. after the data or model moved. `task` is
+// needed only for a peft adapter directory that `unipelt export` did not write (no unipelt_run.json).
 struct RunOverrides {
-  std::string data_dir, model_dir;
+  std::string data_dir, model_dir, task;
   std::optional<Device> device;
 };
 
@@ -40,6 +41,10 @@ struct LoadedRun {
 
 // Reads RUN/config.json, loads the base model and RUN/best. Throws std::runtime_error naming the
 // missing file when the run has no config or no best checkpoint yet (stopped before its first epoch).
+// RUN may also be a peft LoRA adapter directory (pelt/peft_format.h): its settings then come from the
+// unipelt_run.json that `unipelt export --format peft` writes beside it, or, for an adapter trained
+// elsewhere, from the overrides (task and data required; the model defaults to the adapter's
+// base_model_name_or_path) and the protocol's defaults (K = 100, data seed 111, max_len 128).
 LoadedRun load_run(const std::filesystem::path& run_dir, const RunOverrides& overrides = {});
 
 // The run's protocol split ("train": the K training examples, "dev": the 1,000 development examples,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "train/svg.h"
 #include "train/text.h"
 
 namespace unipelt {
@@ -55,74 +56,52 @@ std::string marker_svg(const PlotSeries& s, double x, double y, const std::strin
 }
 
 // Grid lines, ticks, the two axes and their labels.
-void write_axes(std::ostringstream& svg, const PlotAxes& a, const Frame& f) {
-  svg << "<g font-size=\"12\" fill=\"#333\">\n";
-  for (const auto& [v, label] : a.y_ticks)
-    svg << "<line x1=\"" << num(kLeft) << "\" y1=\"" << num(f.y(v)) << "\" x2=\"" << num(kRight) << "\" y2=\""
-        << num(f.y(v)) << "\" stroke=\"#ddd\" stroke-width=\"1\"/>"
-        << "<text x=\"" << num(kLeft - 8) << "\" y=\"" << num(f.y(v) + 4) << "\" text-anchor=\"end\">"
-        << xml_escape(label) << "</text>\n";
-  for (const auto& [v, label] : a.x_ticks) {
-    svg << "<line x1=\"" << num(f.x(v)) << "\" y1=\"" << num(kBottom) << "\" x2=\"" << num(f.x(v)) << "\" y2=\""
-        << num(kBottom + 5) << "\" stroke=\"#333\"/>";
-    if (!label.empty())
-      svg << "<text x=\"" << num(f.x(v)) << "\" y=\"" << num(kBottom + 20) << "\" text-anchor=\"middle\">"
-          << xml_escape(label) << "</text>";
-    svg << "\n";
+void write_axes(SvgDocument& doc, const PlotAxes& a, const Frame& f) {
+  for (const auto& [v, label] : a.y_ticks) {
+    doc.line(kLeft, f.y(v), kRight, f.y(v), "#ddd");
+    doc.text(kLeft - 8, f.y(v) + 4, label, "end", 12, "fill=\"#333\"");
   }
-  svg << "</g>\n";
-  svg << "<line x1=\"" << num(kLeft) << "\" y1=\"" << num(kBottom) << "\" x2=\"" << num(kRight) << "\" y2=\""
-      << num(kBottom) << "\" stroke=\"#333\" stroke-width=\"1.5\"/>\n"
-      << "<line x1=\"" << num(kLeft) << "\" y1=\"" << num(kTop) << "\" x2=\"" << num(kLeft) << "\" y2=\""
-      << num(kBottom) << "\" stroke=\"#333\" stroke-width=\"1.5\"/>\n"
-      << "<text x=\"" << num((kLeft + kRight) / 2) << "\" y=\"" << num(kBottom + 45)
-      << "\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(a.x_label) << "</text>\n"
-      << "<text x=\"20\" y=\"" << num((kTop + kBottom) / 2) << "\" text-anchor=\"middle\" font-size=\"14\" "
-      << "transform=\"rotate(-90 20 " << num((kTop + kBottom) / 2) << ")\">" << xml_escape(a.y_label) << "</text>\n";
+  for (const auto& [v, label] : a.x_ticks) {
+    doc.line(f.x(v), kBottom, f.x(v), kBottom + 5, "#333");
+    if (!label.empty()) doc.text(f.x(v), kBottom + 20, label, "middle", 12, "fill=\"#333\"");
+  }
+  doc.line(kLeft, kBottom, kRight, kBottom, "#333", 1.5);
+  doc.line(kLeft, kTop, kLeft, kBottom, "#333", 1.5);
+  doc.text((kLeft + kRight) / 2, kBottom + 45, a.x_label, "middle", 14);
+  const double mid = (kTop + kBottom) / 2;
+  doc.text(20, mid, a.y_label, "middle", 14, "transform=\"rotate(-90 20 " + num(mid) + ")\"");
 }
 
-void write_series(std::ostringstream& svg, const PlotSeries& s, const Frame& f) {
-  svg << "<g class=\"series\" data-series=\"" << xml_escape(s.key) << "\">\n<polyline fill=\"none\" stroke=\"" << s.color
-      << "\" stroke-width=\"2\" points=\"";
-  for (size_t i = 0; i < s.points.size(); ++i)
-    svg << (i ? " " : "") << num(f.x(s.points[i].first)) << "," << num(f.y(s.points[i].second));
-  svg << "\"/>\n";
-  for (size_t i = 0; i < s.points.size(); ++i)
-    svg << marker_svg(s, f.x(s.points[i].first), f.y(s.points[i].second), i < s.tips.size() ? s.tips[i] : "") << "\n";
-  svg << "</g>\n";
+void write_series(SvgDocument& doc, const PlotSeries& s, const Frame& f) {
+  doc.raw("<g class=\"series\" data-series=\"" + xml_escape(s.key) + "\">\n");
+  std::vector<std::pair<double, double>> pixels;
+  for (const auto& [x, y] : s.points) pixels.emplace_back(f.x(x), f.y(y));
+  doc.polyline(pixels, s.color);
+  for (size_t i = 0; i < pixels.size(); ++i)
+    doc.raw(marker_svg(s, pixels[i].first, pixels[i].second, i < s.tips.size() ? s.tips[i] : "") + "\n");
+  doc.raw("</g>\n");
 }
 
-void write_legend(std::ostringstream& svg, const std::vector<PlotSeries>& series) {
+void write_legend(SvgDocument& doc, const std::vector<PlotSeries>& series) {
   const double lx = kRight + 30;
-  svg << "<g font-size=\"13\">\n<rect x=\"" << num(lx - 10) << "\" y=\"" << num(kTop - 10)
-      << "\" width=\"170\" height=\"" << num(22.0 * static_cast<double>(series.size()) + 12)
-      << "\" fill=\"white\" stroke=\"#bbb\"/>\n";
+  doc.rect(lx - 10, kTop - 10, 170, 22.0 * static_cast<double>(series.size()) + 12, "white", "", "#bbb");
   for (size_t i = 0; i < series.size(); ++i) {
     const double y = kTop + 6 + 22.0 * static_cast<double>(i);
-    svg << "<line x1=\"" << num(lx) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lx + 30) << "\" y2=\"" << num(y)
-        << "\" stroke=\"" << series[i].color << "\" stroke-width=\"2\"/>" << marker_svg(series[i], lx + 15, y, "")
-        << "<text x=\"" << num(lx + 40) << "\" y=\"" << num(y + 4.5) << "\">" << xml_escape(series[i].name)
-        << "</text>\n";
+    doc.line(lx, y, lx + 30, y, series[i].color, 2);
+    doc.raw(marker_svg(series[i], lx + 15, y, "") + "\n");
+    doc.text(lx + 40, y + 4.5, series[i].name, "start", 13);
   }
-  svg << "</g>\n";
 }
 
 }  // namespace
 
 std::string render_line_plot(const std::string& title, const PlotAxes& axes, const std::vector<PlotSeries>& series) {
   const Frame frame(axes);
-  std::ostringstream svg;
-  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << kHeight
-      << "\" viewBox=\"0 0 " << kWidth << " " << kHeight << "\" font-family=\"Helvetica, Arial, sans-serif\">\n"
-      << "<rect x=\"0\" y=\"0\" width=\"" << kWidth << "\" height=\"" << kHeight << "\" fill=\"white\"/>\n"
-      << "<text x=\"" << num((kLeft + kRight) / 2) << "\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
-      << "font-weight=\"bold\">" << xml_escape(title) << "</text>\n";
-  write_axes(svg, axes, frame);
-  for (const PlotSeries& s : series) write_series(svg, s, frame);
-  write_legend(svg, series);
-  svg << "</svg>\n";
-  return svg.str();
+  SvgDocument doc(kWidth, kHeight, title);
+  write_axes(doc, axes, frame);
+  for (const PlotSeries& s : series) write_series(doc, s, frame);
+  write_legend(doc, series);
+  return doc.finish();
 }
 
 }  // namespace unipelt

@@ -210,11 +210,18 @@ std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::os
   return s;
 }
 
-// One epoch of steps. Returns the mean training loss, or nothing when Ctrl-C interrupted it.
-std::optional<double> run_epoch(Session& s, int epoch, Clock::time_point epoch_start) {
+// The training losses of one epoch: every step's (for `unipelt plot`) and their mean.
+struct EpochLosses {
+  std::vector<double> steps;
+  double mean = 0.0;
+};
+
+// One epoch of steps. Returns its losses, or nothing when Ctrl-C interrupted it.
+std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point epoch_start) {
   const TrainConfig& c = s.config;
   const bool regression = s.task.kind == TaskKind::Regression;
   const std::vector<size_t> order = shuffled_order(s.train.size(), c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  EpochLosses losses;
   double loss_sum = 0.0;
   for (int64_t step = 0; step < s.steps_per_epoch; ++step) {
     const auto first = order.begin() + step * c.batch_size;
@@ -238,6 +245,7 @@ std::optional<double> run_epoch(Session& s, int epoch, Clock::time_point epoch_s
     s.optimizer->step(linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps));
     ++s.state.step;
     loss_sum += loss;
+    losses.steps.push_back(loss);
     const double elapsed = seconds_since(epoch_start);
     const double ex_per_s = static_cast<double>((step + 1) * c.batch_size) / std::max(elapsed, 1e-9);
     s.progress.update(epoch, c.epochs, s.state.step, s.steps_per_epoch, step + 1,
@@ -245,11 +253,13 @@ std::optional<double> run_epoch(Session& s, int epoch, Clock::time_point epoch_s
                       elapsed / static_cast<double>(step + 1) * static_cast<double>(s.steps_per_epoch - step - 1));
     if (g_interrupted) return std::nullopt;
   }
-  return loss_sum / static_cast<double>(s.steps_per_epoch);
+  losses.mean = loss_sum / static_cast<double>(s.steps_per_epoch);
+  return losses;
 }
 
 // After an epoch: evaluate the dev set, keep the best checkpoint, commit the state, then the derived files.
-void end_epoch(Session& s, int epoch, double train_loss, Clock::time_point started, Clock::time_point epoch_start) {
+void end_epoch(Session& s, int epoch, const EpochLosses& losses, Clock::time_point started,
+               Clock::time_point epoch_start) {
   const TrainConfig& c = s.config;
   EvalResult dev = evaluate(*s.model, s.task.name, s.dev, c.eval_batch_size, s.pad_to);
   const double metric = dev.metrics.at("main");
@@ -266,16 +276,17 @@ void end_epoch(Session& s, int epoch, double train_loss, Clock::time_point start
   }
   st.history.push_back({{"epoch", epoch},
                         {"step", st.step},
-                        {"train_loss", train_loss},
+                        {"train_loss", losses.mean},
                         {"dev", dev.metrics},
                         {"dev_loss", dev.loss},
                         {"gates", dev.gates},
                         {"lr", linear_schedule(c.resolved_lr(), st.step, s.total_steps, c.warmup_steps)},
-                        {"seconds", seconds_since(epoch_start)}});
+                        {"seconds", seconds_since(epoch_start)},
+                        {"step_losses", losses.steps}});
   st.wall_seconds = s.prior_seconds + seconds_since(started);
   save_training_state(s.out, st, *s.model, *s.optimizer, s.fingerprint);  // the one commit that counts
   write_derived_files(s.out, st, s.checkpoint_config, improved);
-  s.progress.message("epoch " + std::to_string(epoch) + "  train loss " + std::to_string(train_loss) + "  dev " +
+  s.progress.message("epoch " + std::to_string(epoch) + "  train loss " + std::to_string(losses.mean) + "  dev " +
                      format_metrics(dev.metrics) + (improved ? "  (best)" : ""));
 }
 
@@ -335,13 +346,13 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
   while (s->state.epoch < config.epochs && s->state.bad_epochs < config.patience) {
     const int epoch = s->state.epoch + 1;
     const auto epoch_start = Clock::now();
-    const std::optional<double> train_loss = run_epoch(*s, epoch, epoch_start);
-    if (!train_loss) {
+    const std::optional<EpochLosses> losses = run_epoch(*s, epoch, epoch_start);
+    if (!losses) {
       s->progress.message("interrupted during epoch " + std::to_string(epoch) + ": the state after epoch " +
                           std::to_string(s->state.epoch) + " is kept; rerun with --resume to continue");
       break;
     }
-    end_epoch(*s, epoch, *train_loss, started, epoch_start);
+    end_epoch(*s, epoch, *losses, started, epoch_start);
     if (g_interrupted) {  // Ctrl-C during the evaluation or the saves: the state just saved is complete
       s->progress.message("interrupted after epoch " + std::to_string(epoch) + ": state saved; rerun with --resume");
       break;

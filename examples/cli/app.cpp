@@ -27,6 +27,9 @@ void add_all_commands(CLI::App& app) {
   add_predict_command(app);
   add_gates_command(app);
   add_sweep_command(app);
+  add_plot_command(app);
+  add_export_command(app);
+  add_convert_command(app);
   add_settings_command(app);
 }
 

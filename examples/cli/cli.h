@@ -36,6 +36,9 @@ void add_eval_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_gates_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_settings_command(CLI::App& app);
 
 // For output-file flags: refuses, naming the flag, an empty path, a directory, and a path whose directory

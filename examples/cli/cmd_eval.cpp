@@ -1,4 +1,5 @@
-// `unipelt eval RUN`: evaluate a run's best checkpoint on one of its protocol splits.
+// `unipelt eval RUN`: evaluate a run's best checkpoint on one of its protocol splits. RUN may also be a
+// peft LoRA adapter directory (exported by `unipelt export --format peft`, or trained with peft).
 #include <cstdio>
 #include <iostream>
 
@@ -43,12 +44,15 @@ void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training run's best checkpoint (RUN/best) on its train, dev or "
                                          "test split and print the metrics");
-  cmd->add_option("run", o->run, "Run directory written by `unipelt train` (config.json, best/)")
+  cmd->add_option("run", o->run, "Run directory written by `unipelt train` (config.json, best/), or a peft LoRA "
+                                 "adapter directory (adapter_config.json)")
       ->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--split", o->split, "Protocol split: train (the K examples), dev (the 1,000 development "
                                        "examples) or test (the GLUE dev set)")
       ->check(CLI::IsMember({"train", "dev", "test"}))->capture_default_str();
   unipelt::cli::add_run_override_options(cmd, o->overrides, true);
+  cmd->add_option("--task", o->overrides.task, "GLUE task of a peft adapter trained elsewhere (one without "
+                                               "unipelt_run.json; then --data is needed too)");
   cmd->add_flag("--json", o->json, "Print JSON (metrics, loss, gates) instead of text");
   cmd->callback([o] { run_eval(*o); });
 }

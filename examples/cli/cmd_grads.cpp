@@ -15,7 +15,8 @@ namespace {
 struct GradsOptions {
   std::string model, batch, out, init;
   int num_labels = 0;
-  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();  // --seed, --dtype, --device and the method's flags
+  // --seed, --dtype, --device and the method's flags
+  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();
 };
 
 void run_grads(const GradsOptions& o) {
@@ -48,15 +49,16 @@ void add_grads_command(CLI::App& app) {
   auto o = std::make_shared<GradsOptions>();
   auto* cmd = app.add_subcommand("grads", "Forward + backward of a PELT model on one batch; writes logits, loss, "
                                           "gates and gradients to a safetensors file");
-  cmd->add_option("--model", o->model, "Hugging Face model directory (config.json + model.safetensors)")
+  cmd->add_option("--model", o->model, "Hugging Face model directory (config.json + model.safetensors or pytorch_model.bin)")
       ->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--batch", o->batch,
                   "safetensors with input_ids, token_type_ids, attention_mask [B,T] (I64/I32) and labels [B] "
                   "(I64 classification, F32 regression)")
       ->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Output safetensors file")->required()->check(writable_file_path());
-  cmd->add_option("--init", o->init, "safetensors of PELT/classifier tensors by name (others initialised from --seed)")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--init", o->init, "safetensors of PELT/classifier tensors by name (others initialised from --seed), "
+                                     "or a peft LoRA adapter directory (with --method lora and its --lora-r/--lora-alpha)")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression; 0 = from config.json)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();

@@ -10,7 +10,8 @@ struct ParamsOptions {
   std::string config;
   bool json = false;
   int num_labels = 2;
-  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();  // the method's flags
+  // the method's flags
+  std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();
 };
 
 void run_params(const ParamsOptions& o) {

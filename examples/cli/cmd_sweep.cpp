@@ -7,6 +7,7 @@
 #include "datasets/glue.h"
 #include "examples/cli/settings_flags.h"
 #include "nn/file_io.h"
+#include "train/plot.h"
 #include "train/report.h"
 #include "train/sweep.h"
 #include "train/text.h"
@@ -20,7 +21,8 @@ struct SweepCliOptions {
   std::string model, data, out, report, std_kind = "population";
   int jobs = 1;
   bool report_only = false;
-  std::shared_ptr<unipelt::cli::SettingValues> passthrough = std::make_shared<unipelt::cli::SettingValues>();  // training flags given, passed to every `unipelt train`
+  // training flags given, passed to every `unipelt train`
+  std::shared_ptr<unipelt::cli::SettingValues> passthrough = std::make_shared<unipelt::cli::SettingValues>();
 };
 
 // The process's own command line, as typed (argv[0] included).
@@ -128,10 +130,11 @@ void run_sweep_command(const SweepCliOptions& o) {
   report.commands = command_history(root);
   if (o.report_only) report.commands.push_back("# report: " + join_command(command));
   const fs::path report_path = o.report.empty() ? root / "report.md" : fs::path(o.report);
-  const std::string text = render_report_markdown(report_runs(o), report);
-  write_file_atomically(report_path, text);
+  std::vector<fs::path> figures;
+  const std::string text = write_sweep_report(report_path, report_runs(o), report, &figures);
   std::cout << text << std::flush;
   std::fprintf(stderr, "report: %s\n", report_path.c_str());
+  for (const fs::path& figure : figures) std::fprintf(stderr, "figure: %s\n", figure.c_str());
   if (exit_code) throw cli::Exit{exit_code};
 }
 
