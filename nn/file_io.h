@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,5 +38,10 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 // std::runtime_error naming the file when it cannot be opened ("PATH: cannot open WHAT") or is not
 // valid JSON ("PATH: not valid JSON (...)"). `what` describes the file for the first message.
 nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& what = "");
+
+// `content` cut into lines the way Python's text mode does ("universal newlines"): "\n", "\r\n" and a
+// lone "\r" all end a line, and a final line needs no terminator. The rule by which a vocab.txt is
+// read, both by the tokenizer and by the loader's vocab-size check.
+std::vector<std::string> split_lines(const std::string& content);
 
 }  // namespace unipelt

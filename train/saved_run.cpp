@@ -8,6 +8,7 @@
 
 #include "autograd/tape.h"
 #include "datasets/glue.h"
+#include "datasets/text_check.h"
 #include "nn/bert_loader.h"
 #include "nn/file_io.h"
 #include "pelt/checkpoint.h"
@@ -93,6 +94,7 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
   size_t columns = plain_columns;
   int col_a = 0, col_b = pair ? 1 : -1;
   bool header = false;
+  std::vector<std::string> header_names;
   auto where = [&](int n) { return path.string() + ":" + std::to_string(n) + ": "; };
   while (std::getline(in, line)) {
     ++line_no;
@@ -133,6 +135,7 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
       }
       if (header) {
         columns = fields.size();
+        header_names = fields;
         continue;
       }
     }
@@ -146,8 +149,9 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
     Example e;
     e.text_a = fields[static_cast<size_t>(col_a)];
     if (col_b >= 0) e.text_b = fields[static_cast<size_t>(col_b)];
-    if (trim(e.text_a).empty() || (pair && trim(e.text_b).empty()))
-      throw DataError(where(line_no) + "empty text");
+    const std::string at = path.string() + ":" + std::to_string(line_no);
+    check_text(e.text_a, at, header ? "column '" + header_names[col_a] + "'" : pair ? "text_a" : "text");
+    if (pair) check_text(e.text_b, at, header ? "column '" + header_names[col_b] + "'" : "text_b");
     e.line = line_no;
     out.push_back(std::move(e));
   }

@@ -16,6 +16,7 @@ struct GradsOptions {
   std::string model, batch, out, init, dtype = "f32", device = "cpu";
   int num_labels = 0;
   uint64_t seed = 42;
+  bool allow_unused = false;
   unipelt::cli::PeltOptions pelt;
 };
 
@@ -26,6 +27,7 @@ void run_grads(const GradsOptions& o) {
   load.dtype = o.dtype == "f64" ? DType::F64 : DType::F32;
   load.device = o.device == "cuda" ? Device::CUDA : Device::CPU;
   load.seed = o.seed;
+  load.allow_unused = o.allow_unused;
   BertLoadReport report;
   auto bert = load_bert(o.model, load, &report);
   PeltModel model(*bert, o.pelt.resolve(), o.seed);
@@ -57,6 +59,9 @@ void add_grads_command(CLI::App& app) {
   cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression); default from config.json");
   cmd->add_option("--dtype", o->dtype, "Computation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for tensors not given by --init")->capture_default_str();
+  cmd->add_flag("--allow-unused", o->allow_unused,
+                "Load a checkpoint that has tensors the model does not use (e.g. more encoder layers than "
+                "config.json's num_hidden_layers); by default that is an error listing them");
   cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   unipelt::cli::add_pelt_options(cmd, o->pelt);
   cmd->callback([o] { run_grads(*o); });
