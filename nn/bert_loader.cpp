@@ -1,6 +1,8 @@
 #include "nn/bert_loader.h"
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,7 +17,16 @@ namespace unipelt {
 std::string BertLoadReport::summary() const {
   std::ostringstream out;
   out << "loaded BERT";
-  if (!ignored.empty()) out << "; ignored " << ignored.size() << " tensors (pre-training heads / buffers)";
+  if (!ignored.empty()) {  // the kinds present (each entry of `ignored` gives its own reason)
+    auto any = [&](const char* part) {
+      return std::any_of(ignored.begin(), ignored.end(), [&](const std::string& e) { return e.find(part) != e.npos; });
+    };
+    std::string kinds;
+    for (const auto& [part, kind] : {std::pair{"cls.", "pre-training heads"}, std::pair{"position_ids:", "buffers"},
+                                     std::pair{"classifier.", "a task head for other labels"}})
+      if (any(part)) kinds += (kinds.empty() ? "" : ", ") + std::string(kind);
+    out << "; ignored " << ignored.size() << " tensors (" << kinds << ")";
+  }
   if (!unused.empty()) out << "; " << unused.size() << " unused tensors (allowed by --allow-unused)";
   if (classifier_initialised) out << "; classifier initialised from the seed (not in the checkpoint)";
   if (pooler_initialised) out << "; pooler initialised from the seed (not in the checkpoint, e.g. BertForMaskedLM)";
@@ -57,9 +68,12 @@ std::vector<std::string> unused_tensors(const NameMapping& mapping,
                                 const NameMapping& mapping, const BertConfig& config) {
   int layers_in_file = 0;  // 1 + the highest encoder layer index among the file's BERT names
   const std::string prefix = "bert.encoder.layer.";
-  for (const auto& [canonical, file_name] : mapping.canonical_to_file)
-    if (canonical.starts_with(prefix))
-      layers_in_file = std::max(layers_in_file, 1 + std::stoi(canonical.substr(prefix.size())));
+  for (const auto& [canonical, file_name] : mapping.canonical_to_file) {
+    int index = 0;  // the digits after the prefix (canonical names have them); a huge index stays 0
+    if (canonical.starts_with(prefix) &&
+        std::from_chars(canonical.data() + prefix.size(), canonical.data() + canonical.size(), index).ec == std::errc())
+      layers_in_file = std::max(layers_in_file, index < std::numeric_limits<int>::max() ? index + 1 : index);
+  }
   std::string msg = "checkpoint '" + (dir / "model.safetensors").string() + "' has " + std::to_string(unused.size()) +
                     " tensor(s) the model does not use";
   if (layers_in_file > config.num_hidden_layers)

@@ -89,6 +89,10 @@ TEST_CASE("a tensor no BERT parameter has is an error unless allow_unused", "[in
   BertLoadReport report;
   load_bert(dir, allow, &report);
   CHECK(report.unused == std::vector<std::string>{"lm_head.weight"});
+  // A layer index too large for an int is listed like any other (no std::stoi out_of_range).
+  const std::string huge = "bert.encoder.layer.99999999999.output.dense.bias";
+  const fs::path dir2 = layered_model_dir("inputs_huge_layer", 2, 2, {{huge, Tensor::zeros({16})}});
+  CHECK_THAT(load_error(dir2), Contains("has 1 tensor(s) the model does not use:\n    " + huge));
 }
 
 TEST_CASE("every checkpoint tensor is loaded or ignored by name for a stated reason", "[inputs]") {
@@ -122,6 +126,7 @@ TEST_CASE("every checkpoint tensor is loaded or ignored by name for a stated rea
                                                "classifier.bias"});
   for (const std::string& entry : report.ignored)
     if (entry.starts_with("classifier.")) CHECK_THAT(entry, Contains("does not fit 2 labels"));
+  CHECK_THAT(report.summary(), Contains("ignored 5 tensors (pre-training heads, buffers, a task head for other labels)"));
   // Loaded + ignored = every tensor of the file.
   const size_t loaded = model->parameters().size() - 2;  // all but the new classifier
   CHECK(loaded + report.ignored.size() == tensors.size());
