@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (tests/fuzz/fuzz_<target>.cpp) with clang, ASan and UBSan, and runs
-# each for a bounded time on its seed corpus (tests/fuzz/corpus/<target>/). Fails if any harness
+# each for a bounded time on its seed corpus (tests/fuzz/corpus/<target>/, plus the inputs that once
+# crashed it, tests/fixtures/fuzz/<target>/). Fails if any harness
 # crashes, leaks, hits undefined behaviour, times out on one input or runs out of memory; the input
 # that did it is kept in BUILD_DIR/fuzz/findings/<target>/. docs/testing.md describes the harnesses.
 #
@@ -40,7 +41,10 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$findings"
   start=$(date +%s)
   rc=0
-  "$bin" "$work" "$seeds" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+  # Inputs that once crashed a harness (tests/fixtures/fuzz/<target>/) are replayed first, as seeds.
+  found=()
+  [ -d "tests/fixtures/fuzz/$t" ] && found=("tests/fixtures/fuzz/$t")
+  "$bin" "$work" "$seeds" ${found[@]+"${found[@]}"} -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
          -artifact_prefix="$findings/" -print_final_stats=1 >"$BUILD_DIR/fuzz/$t.log" 2>&1 || rc=$?
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD_DIR/fuzz/$t.log" | tail -1)"
   cov="$(grep -o 'cov: [0-9]*' "$BUILD_DIR/fuzz/$t.log" | tail -1 || true)"
