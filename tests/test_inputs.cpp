@@ -2,6 +2,7 @@
 // tensors the model does not all use, a vocab.txt of another length than vocab_size, and texts that
 // are empty, not UTF-8 or hold NUL bytes, in every reader (GLUE TSVs, predict inputs; tokenize's
 // standard input is tested in test_tokenizer.cpp, config.json's required keys in test_bert_config.cpp).
+// Also the integers of run-directory JSON files, which the run_files fuzz harness found cast unchecked.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -10,9 +11,11 @@
 #include "datasets/glue.h"
 #include "datasets/text_check.h"
 #include "nn/bert_loader.h"
+#include "nn/file_io.h"
 #include "nn/safetensors.h"
 #include "pelt/method_checks.h"
 #include "tests/test_util.h"
+#include "train/report.h"
 #include "train/saved_run.h"
 
 using namespace unipelt;
@@ -233,4 +236,45 @@ TEST_CASE("predict inputs refuse empty, NUL and non-UTF-8 texts naming file and 
   CHECK_THAT(error("x\ty\n \tz\n", true), Contains(file + ":2: text_a is blank"));
   CHECK_THAT(error("sentence1\tsentence2\nx\t\n", true), Contains(file + ":2: column 'sentence2' is empty"));
   CHECK_THAT(error("index\tsentence\n0\t\xC3(\n", false), Contains(file + ":2: column 'sentence' is not valid UTF-8"));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Integers in JSON files: checked, never cast
+// ---------------------------------------------------------------------------------------------------
+
+TEST_CASE("json_integer accepts integers that fit and refuses floats, out-of-range values and others", "[inputs]") {
+  const nlohmann::json j = nlohmann::json::parse(
+      R"({"a": 7, "neg": -3, "big": 18446744073709551615, "f": 1e300, "half": 2.5, "s": "7", "n": null})");
+  CHECK(json_integer<int>(j, "a") == 7);
+  CHECK(json_integer<int>(j, "neg") == -3);
+  CHECK(json_integer<uint64_t>(j, "big") == 18446744073709551615ull);
+  CHECK(json_integer<int>(j, "absent", 5) == 5);
+  CHECK(json_integer<int>(j, "n", 5) == 5);  // null is absent
+  CHECK(json_integer<int>(nlohmann::json{{"x", int64_t{9}}}, "x") == 9);  // signed storage, as built in code
+  CHECK_THAT(testing::error_of([&] { json_integer<int>(j, "f"); }),
+             Contains("\"f\" must be an integer in [-2147483648, 2147483647], found 1e+300"));
+  CHECK_THAT(testing::error_of([&] { json_integer<int>(j, "big"); }), Contains("\"big\" must be an integer"));
+  CHECK_THAT(testing::error_of([&] { json_integer<size_t>(j, "neg"); }), Contains("\"neg\" must be an integer in [0, "));
+  CHECK_THAT(testing::error_of([&] { json_integer<int>(j, "half"); }), Contains("found 2.5"));
+  CHECK_THAT(testing::error_of([&] { json_integer<int>(j, "s"); }), Contains("found \"7\""));
+  CHECK_THAT(testing::error_of([&] { json_integer<int>(j, "absent"); }), Contains("missing \"absent\""));
+}
+
+TEST_CASE("a run's config.json with a seed too large for any integer is an error naming the file (found by fuzz_run_files)", "[inputs]") {
+  // The fuzzer's input: a selector byte (2: config.json read by read_run_record), then the file.
+  // "seed": 4.2e95 was cast to uint64_t by nlohmann's get<>(): undefined behaviour (UBSan).
+  std::ifstream in(testing::source_dir() / "tests/fixtures/fuzz/run_files/config-seed-huge-number", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 1);
+  REQUIRE(bytes[0] == 2);
+  const fs::path dir = testing::scratch_dir("inputs_run_record_seed");
+  write_file(dir / "config.json", bytes.substr(1));
+  CHECK_THAT(testing::error_of([&] { read_run_record(dir); }),
+             Contains((dir / "config.json").string() + ": \"seed\" must be an integer in [0, 18446744073709551615], found 4.2"));
+  // The same for results.json, and for the PELT sizes of any config.
+  write_file(dir / "results.json", R"({"task": "SST-2", "method": "lora", "k": 1e300, "data_seed": 111, "test": {}})");
+  CHECK_THAT(testing::error_of([&] { read_run_record(dir); }), Contains("results.json: \"k\" must be an integer"));
+  nlohmann::json pelt = preset("adapter").to_json();
+  pelt["adapter_size"] = 1e300;
+  CHECK_THAT(testing::error_of([&] { PeltConfig::from_json(pelt); }), Contains("\"adapter_size\" must be an integer"));
 }
