@@ -16,13 +16,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int pick = data[0] % 29;
   const auto bytes = fuzz::as_chars(data + 1, size - 1);
   static const char* const kSplits[] = {"train", "dev", "test"};
-  const std::string task = glue_task_names()[static_cast<size_t>(pick / 3 % 9)];
-  const std::string stem = pick >= 27 ? "predict" : task == "MNLI" && pick % 3 > 0 ? std::string(kSplits[pick % 3]) + "_matched"
-                                                                                  : std::string(kSplits[pick % 3]);
+  const bool predict = pick >= 27;
+  const std::string task = glue_task_names()[static_cast<size_t>(predict ? 0 : pick / 3)];
+  const std::string split = kSplits[pick % 3];
+  // The file the reader opens: MNLI's dev and test splits are dev_matched.tsv and test_matched.tsv.
+  const std::string stem = predict ? "predict" : task == "MNLI" && split != "train" ? split + "_matched" : split;
   const auto path = fuzz::write_input(task + "/" + stem + ".tsv", bytes);
   try {
     const std::vector<Example> examples =
-        pick >= 27 ? read_predict_inputs(path, pick == 28) : read_glue_split(task, path.parent_path(), kSplits[pick % 3]);
+        predict ? read_predict_inputs(path, pick == 28) : read_glue_split(task, path.parent_path(), split);
     for (const Example& e : examples)
       if (!text_problem(e.text_a).empty() || (!e.text_b.empty() && !text_problem(e.text_b).empty())) std::abort();
   } catch (const DataError& e) {
