@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 
+#include "datasets/text_check.h"
+
 namespace unipelt {
 
 namespace {
@@ -23,7 +25,7 @@ struct Layout {
   std::string text_a, text_b, label;  // header names (text_b empty for single-sentence tasks)
   int headerless_columns = 0;         // > 0: the file may come without a header, with this many
   int headerless_a = -1, headerless_label = -1;  // ... columns, text_a and label at these positions
-  bool tolerate_bad_rows = false;     // skip rows with the wrong column count instead of failing
+  bool tolerate_bad_rows = false;     // skip malformed rows (column count, bad text) instead of failing
 };
 
 struct TaskEntry {
@@ -143,6 +145,47 @@ std::string list_tsv_files(const std::filesystem::path& dir) {
   return names.empty() ? "no .tsv files" : quoted_list(names);
 }
 
+// Where a split's columns are: by header name when the first line is a header, else by the task's
+// fixed positions. Checks what the header must name (the second text of a pair task; a label, except
+// in test splits) and that there are examples below it.
+struct Columns {
+  int a = -1, b = -1, label = -1;
+  size_t count = 0, first_row = 0;
+};
+
+Columns find_columns(const std::filesystem::path& file, const std::vector<std::string>& lines,
+                     const TaskEntry& entry, const std::string& stem) {
+  const TaskInfo& info = entry.info;
+  const Layout& layout = entry.layout;
+  const std::vector<std::string> first = split_tabs(lines[0]);
+  Columns col;
+  if (column_of(first, layout.text_a) >= 0) {
+    col.a = column_of(first, layout.text_a);
+    col.b = column_of(first, layout.text_b);
+    col.label = column_of(first, layout.label);
+    col.count = first.size();
+    col.first_row = 1;
+    if (info.is_pair && col.b < 0)
+      fail(file, 1, "header has no '" + layout.text_b + "' column; header is " + quoted_list(first));
+  } else if (layout.headerless_columns > 0) {
+    col.a = layout.headerless_a;
+    col.label = layout.headerless_label;
+    col.count = static_cast<size_t>(layout.headerless_columns);
+  } else {
+    std::vector<std::string> wanted = {layout.text_a};
+    if (info.is_pair) wanted.push_back(layout.text_b);
+    wanted.push_back(layout.label);
+    fail(file, 1, "expected a " + info.name + " header naming the columns " + quoted_list(wanted) +
+                      "; got " + quoted_list(first));
+  }
+  // Test splits come without labels; every other split must have them.
+  const bool is_test = stem.rfind("test", 0) == 0;
+  if (col.label < 0 && !is_test)
+    fail(file, 1, "header has no label column '" + layout.label + "' (only test splits may lack it)");
+  if (lines.size() <= col.first_row) fail(file, 1, "header row but no examples");
+  return col;
+}
+
 }  // namespace
 
 std::vector<std::string> split_tabs(const std::string& line) {
@@ -184,57 +227,40 @@ std::vector<Example> read_glue_split(const std::string& task, const std::filesys
   }
   const std::vector<std::string> lines = read_lines(file);
 
-  // Find the columns: by header name when the first line is a header, else by fixed position.
-  const std::vector<std::string> first = split_tabs(lines[0]);
-  const bool has_header = column_of(first, layout.text_a) >= 0;
-  int col_a = -1, col_b = -1, col_label = -1;
-  size_t columns = 0, first_row = 0;
-  if (has_header) {
-    col_a = column_of(first, layout.text_a);
-    col_b = column_of(first, layout.text_b);
-    col_label = column_of(first, layout.label);
-    columns = first.size();
-    first_row = 1;
-    if (info.is_pair && col_b < 0)
-      fail(file, 1, "header has no '" + layout.text_b + "' column; header is " + quoted_list(first));
-  } else if (layout.headerless_columns > 0) {
-    col_a = layout.headerless_a;
-    col_label = layout.headerless_label;
-    columns = static_cast<size_t>(layout.headerless_columns);
-  } else {
-    std::vector<std::string> wanted = {layout.text_a};
-    if (info.is_pair) wanted.push_back(layout.text_b);
-    wanted.push_back(layout.label);
-    fail(file, 1, "expected a " + info.name + " header naming the columns " + quoted_list(wanted) +
-                      "; got " + quoted_list(first));
-  }
-  // Test splits come without labels; every other split must have them.
-  const bool is_test = stem.rfind("test", 0) == 0;
-  if (col_label < 0 && !is_test)
-    fail(file, 1, "header has no label column '" + layout.label + "' (only test splits may lack it)");
-  if (lines.size() <= first_row) fail(file, 1, "header row but no examples");
-
+  const Columns col = find_columns(file, lines, entry, stem);
   std::vector<Example> examples;
   ReadReport local;
   ReadReport& rep = report ? *report : local;
   rep = ReadReport{};
-  for (size_t i = first_row; i < lines.size(); ++i) {
+  for (size_t i = col.first_row; i < lines.size(); ++i) {
     const int line_no = static_cast<int>(i + 1);
-    const std::vector<std::string> fields = split_tabs(lines[i]);
-    if (fields.size() != columns) {
-      std::string why = "expected " + std::to_string(columns) + " tab-separated columns, found " +
-                        std::to_string(fields.size());
-      if (!layout.tolerate_bad_rows) fail(file, line_no, why);
+    const std::string where = file.string() + ":" + std::to_string(line_no);
+    // A bad row is an error, except in QQP, whose GLUE release has a few (missing columns, empty
+    // questions): there it is skipped and listed.
+    auto skip_or_fail = [&](const std::string& message) {
+      if (!layout.tolerate_bad_rows) throw DataError(message);
       rep.rows_skipped++;
-      rep.skipped.push_back(file.string() + ":" + std::to_string(line_no) + ": " + why);
+      rep.skipped.push_back(message);
+    };
+    const std::vector<std::string> fields = split_tabs(lines[i]);
+    if (fields.size() != col.count) {
+      skip_or_fail(where + ": expected " + std::to_string(col.count) + " tab-separated columns, found " +
+                   std::to_string(fields.size()));
       continue;
     }
     Example ex;
     ex.line = line_no;
-    ex.text_a = fields[col_a];
-    if (col_b >= 0) ex.text_b = fields[col_b];
-    if (col_label >= 0) {
-      const std::string& value = fields[col_label];
+    ex.text_a = fields[col.a];
+    if (col.b >= 0) ex.text_b = fields[col.b];
+    try {  // the texts must be usable model inputs (text_check.h)
+      check_text(ex.text_a, where, "column '" + layout.text_a + "'");
+      if (col.b >= 0) check_text(ex.text_b, where, "column '" + layout.text_b + "'");
+    } catch (const DataError& e) {
+      skip_or_fail(e.what());
+      continue;
+    }
+    if (col.label >= 0) {
+      const std::string& value = fields[col.label];
       if (info.kind == TaskKind::Regression) {
         if (!parse_score(value, ex.score))
           fail(file, line_no, "score '" + value + "' is not a number in [0, 5]");

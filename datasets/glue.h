@@ -69,8 +69,9 @@ struct ReadReport {
 // Reads <task_dir>/<split>.tsv. `split` is a file stem: "train", "dev", "test", "dev_matched",
 // "dev_mismatched", ...; for MNLI "dev" means "dev_matched" and "test" means "test_matched".
 // Splits whose name starts with "test" may lack the label column; their examples get label -1.
+// Every text field must pass check_text (datasets/text_check.h: UTF-8, no NUL, not empty).
 // A malformed row raises DataError, except for QQP, whose GLUE release has a few rows with
-// missing columns: those are skipped, listed in `report` and summarised on stderr.
+// missing columns or empty questions: those are skipped, listed in `report` and summarised on stderr.
 std::vector<Example> read_glue_split(const std::string& task, const std::filesystem::path& task_dir,
                                      const std::string& split, ReadReport* report = nullptr);
 

@@ -10,25 +10,15 @@
 #include <stdexcept>
 #include <utf8proc.h>
 
+#include "datasets/text_check.h"
+#include "nn/file_io.h"
+
 namespace unipelt {
 namespace {
 
 // The tokens every BERT vocabulary has and that a text may contain literally (Hugging Face keeps
 // them whole: "a [SEP] b" gives the [SEP] token, not "[", "sep", "]").
 const char* const kSpecialTokens[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-
-bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  auto left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = 0;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0) return false;
-    p += n;
-    left -= n;
-  }
-  return true;
-}
 
 // Byte offsets where the code points of `word` start, followed by word.size(). A byte that is not
 // valid UTF-8 counts as one character of its own.
@@ -71,21 +61,6 @@ std::vector<std::string_view> split_on_special_tokens(std::string_view text,
   return parts;
 }
 
-// Splits a vocabulary file into lines the way Python's text mode does ("universal newlines"):
-// "\n", "\r\n" and a lone "\r" all end a line, and a final line needs no terminator.
-std::vector<std::string> split_lines(const std::string& content) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    if (content[i] != '\n' && content[i] != '\r') continue;
-    lines.push_back(content.substr(start, i - start));
-    if (content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n') ++i;
-    start = i + 1;
-  }
-  if (start < content.size()) lines.push_back(content.substr(start));
-  return lines;
-}
-
 }  // namespace
 
 // ---- Construction ------------------------------------------------------------------------------
@@ -97,7 +72,7 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> tokens, bool low
                                        const std::string& source)
     : lower_case_(lower_case) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (!is_valid_utf8(tokens[i])) throw std::runtime_error(where(i) + " is not valid UTF-8");
+    if (invalid_utf8_offset(tokens[i]) != std::string_view::npos) throw std::runtime_error(where(i) + " is not valid UTF-8");
     auto [it, inserted] = token_to_id_.emplace(tokens[i], static_cast<int32_t>(i));
     if (!inserted)
       throw std::runtime_error(where(i) + ": duplicate token '" + tokens[i] + "' (first at " +

@@ -78,6 +78,9 @@ std::vector<std::string> default_labels(int n) {
 
 }  // namespace
 
+const char* const kRequiredKeys[6] = {"vocab_size",        "hidden_size",       "num_hidden_layers",
+                                      "num_attention_heads", "intermediate_size", "max_position_embeddings"};
+
 BertConfig parse_bert_config(const json& j, const std::string& source) {
   if (!j.is_object()) throw std::runtime_error(source + ": a config must be a JSON object, found " + j.type_name());
 
@@ -88,6 +91,12 @@ BertConfig parse_bert_config(const json& j, const std::string& source) {
   if (position_type != "absolute")
     config_error(source, "position_embedding_type",
                  "is \"" + position_type + "\"; only \"absolute\" position embeddings are implemented");
+
+  // The sizes that fix the architecture. transformers would default them to bert-base's, but a file
+  // without one is not the config of the weights beside it, and a guessed hidden_size of 768 turns a
+  // one-line problem into a page of shape mismatches (a guessed head count would go unnoticed).
+  for (const char* key : kRequiredKeys)
+    if (!present(j, key)) config_error(source, key, "is missing (a required key: it fixes the model's shape)");
 
   BertConfig c;
   c.vocab_size = get_int(j, "vocab_size", c.vocab_size, source);

@@ -1,8 +1,9 @@
 // BertConfig: the model hyper-parameters, read from a Hugging Face config.json (or Google's original
 // bert_config.json, which uses the same keys without "model_type").
 //
-// Absent keys take transformers' BertConfig defaults (bert-base sizes, layer_norm_eps 1e-12, dropouts 0.1,
-// ...). Values are validated on load, and anything this implementation cannot reproduce faithfully is
+// The keys that fix the architecture's shape are required (kRequiredKeys: vocab_size, hidden_size,
+// num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings); other absent keys
+// take transformers' BertConfig defaults (type_vocab_size 2, layer_norm_eps 1e-12, dropouts 0.1, ...). Values are validated on load, and anything this implementation cannot reproduce faithfully is
 // refused instead of silently approximated: only the exact erf GELU ("gelu") and absolute position
 // embeddings are implemented. Errors name the file and the key.
 #pragma once
@@ -44,6 +45,9 @@ struct BertConfig {
   // call it again after editing fields by hand.
   void validate(const std::string& source = "BertConfig") const;
 };
+
+// Keys parse_bert_config refuses to default; a config without one is an error naming the key.
+extern const char* const kRequiredKeys[6];
 
 // Parses an already-loaded JSON object; `source` (a file name) prefixes every error message.
 BertConfig parse_bert_config(const nlohmann::json& json, const std::string& source = "BertConfig");

@@ -114,4 +114,17 @@ nlohmann::json read_json_file(const std::filesystem::path& path, const std::stri
   }
 }
 
+std::vector<std::string> split_lines(const std::string& content) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    if (content[i] != '\n' && content[i] != '\r') continue;
+    lines.push_back(content.substr(start, i - start));
+    if (content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n') ++i;
+    start = i + 1;
+  }
+  if (start < content.size()) lines.push_back(content.substr(start));
+  return lines;
+}
+
 }  // namespace unipelt

@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <limits>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,5 +46,37 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 // std::runtime_error naming the file when it cannot be opened ("PATH: cannot open WHAT") or is not
 // valid JSON ("PATH: not valid JSON (...)"). `what` describes the file for the first message.
 nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& what = "");
+
+// j[key] as an integer of type T (int, size_t, uint64_t, ...), for JSON read from a file: the value
+// must be a JSON integer that fits T. nlohmann's own get<T>() would cast a float (undefined
+// behaviour when it does not fit: "k": 1e300) and wrap an integer that does not ("k": -1 as a
+// size_t). A missing or null key gives `fallback` when there is one. Throws std::runtime_error
+// ("\"k\" must be an integer in [0, 18446744073709551615], found 1e+300"; "missing \"k\"").
+template <class T>
+T json_integer(const nlohmann::json& j, const std::string& key, std::optional<T> fallback = std::nullopt) {
+  static_assert(std::numeric_limits<T>::is_integer);
+  if (!j.is_object() || !j.contains(key) || j.at(key).is_null()) {
+    if (fallback) return *fallback;
+    throw std::runtime_error("missing \"" + key + "\"");
+  }
+  const nlohmann::json& v = j.at(key);
+  using Limits = std::numeric_limits<T>;
+  bool fits = false;  // (the parser stores non-negative integers unsigned; JSON built in code may not)
+  if (v.is_number_unsigned()) {
+    fits = v.get<uint64_t>() <= static_cast<uint64_t>(Limits::max());
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    fits = x < 0 ? x >= static_cast<int64_t>(Limits::min()) : static_cast<uint64_t>(x) <= static_cast<uint64_t>(Limits::max());
+  }
+  if (!fits)
+    throw std::runtime_error("\"" + key + "\" must be an integer in [" + std::to_string(Limits::min()) + ", " +
+                             std::to_string(Limits::max()) + "], found " + v.dump());
+  return v.is_number_unsigned() ? static_cast<T>(v.get<uint64_t>()) : static_cast<T>(v.get<int64_t>());
+}
+
+// `content` cut into lines the way Python's text mode does ("universal newlines"): "\n", "\r\n" and a
+// lone "\r" all end a line, and a final line needs no terminator. The rule by which a vocab.txt is
+// read, both by the tokenizer and by the loader's vocab-size check.
+std::vector<std::string> split_lines(const std::string& content);
 
 }  // namespace unipelt

@@ -40,11 +40,18 @@ bool is_float_dtype(StDType d) {
 }
 
 // numel × element size with overflow detection (a hostile shape like [2^62, 8] must not wrap around).
+// The product of the non-zero dimensions must fit in an int64 too: [2^62, 3, 0] holds no bytes, but
+// its element count, multiplied out left to right (numel(), shape_numel()), overflows on the way to 0.
 bool checked_nbytes(const std::vector<int64_t>& shape, size_t elem_size, size_t* out) {
   size_t n = elem_size;
-  for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(n, static_cast<size_t>(d), &n)) return false;
-  *out = n;
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d < 0) return false;
+    if (d == 0) empty = true;
+    else if (__builtin_mul_overflow(n, static_cast<size_t>(d), &n)) return false;
+  }
+  if (n > static_cast<size_t>(std::numeric_limits<int64_t>::max())) return false;
+  *out = empty ? 0 : n;
   return true;
 }
 

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "nn/file_io.h"
+
 namespace unipelt {
 
 const std::vector<std::string>& preset_names() {
@@ -66,10 +68,10 @@ PeltConfig PeltConfig::from_json(const nlohmann::json& j) {
   c.lora = j.at("lora").get<bool>();
   c.gated = j.at("gated").get<bool>();
   c.gate_pool = parse_gate_pool(j.at("gate_pool").get<std::string>());
-  c.adapter_size = j.at("adapter_size").get<int>();
-  c.prefix_len = j.at("prefix_len").get<int>();
-  c.prefix_mid = j.at("prefix_mid").get<int>();
-  c.lora_r = j.at("lora_r").get<int>();
+  c.adapter_size = json_integer<int>(j, "adapter_size");  // (get<int>() would cast 1e300: undefined)
+  c.prefix_len = json_integer<int>(j, "prefix_len");
+  c.prefix_mid = json_integer<int>(j, "prefix_mid");
+  c.lora_r = json_integer<int>(j, "lora_r");
   c.lora_alpha = j.at("lora_alpha").get<double>();
   c.validate();
   return c;

@@ -12,8 +12,13 @@ INTERNET_DEFAULT_MODEL="gaunernst/bert-mini-uncased"
 MODEL_FILES="config.json vocab.txt"
 MODEL_WEIGHTS="model.safetensors pytorch_model.bin"  # the first one a model has is fetched
 
-GLUE_URL="${UNIPELT_GLUE_URL:-https://dl.fbaipublicfiles.com/glue/data}"
-SENTEVAL_URL="${UNIPELT_SENTEVAL_URL:-https://dl.fbaipublicfiles.com/senteval/senteval_data}"
+# GLUE's published download URLs; downloads are checked against the sha256 and size published for
+# them (scripts/checksums/glue-downloads.urls), also when fetched through UNIPELT_GLUE_URL or
+# UNIPELT_SENTEVAL_URL (a proxy or a local copy of the same files).
+GLUE_URL_PUBLISHED="https://dl.fbaipublicfiles.com/glue/data"
+SENTEVAL_URL_PUBLISHED="https://dl.fbaipublicfiles.com/senteval/senteval_data"
+GLUE_URL="${UNIPELT_GLUE_URL:-$GLUE_URL_PUBLISHED}"
+SENTEVAL_URL="${UNIPELT_SENTEVAL_URL:-$SENTEVAL_URL_PUBLISHED}"
 HF_URL="${UNIPELT_HF_URL:-https://huggingface.co}"
 CHECKSUMS_DIR="${UNIPELT_CHECKSUMS_DIR:-$SCRIPT_DIR/checksums}"
 
@@ -44,8 +49,9 @@ Options:
                    mirror nothing is downloaded: a file the mirror lacks is an error. Small files
                    are copied; the weights are symlinked into the mirror (see --copy).
   --no-mirror      Ignore \$UNIPELT_MIRROR and download from the internet: GLUE's zips from
-                   dl.fbaipublicfiles.com (MRPC: SentEval's files + GLUE's dev ids, split as
-                   download_glue_data.py does), the model from huggingface.co/<NAME>/resolve/<REV>/.
+                   dl.fbaipublicfiles.com (MRPC: SentEval's tokenized files + GLUE's dev ids, split
+                   as download_glue_data.py does), each checked against its published sha256 and
+                   size; the model from huggingface.co/<NAME>/resolve/<REV>/.
   --tasks LIST     Comma-separated GLUE tasks: CoLA, SST-2, MRPC, QQP, STS-B, MNLI, QNLI, RTE, WNLI
                    (case-insensitive; sst2, stsb also work), 'all' (default: every task; with a
                    mirror, every task the mirror has) or 'none'.
@@ -358,6 +364,40 @@ FNR == 1 && FILENAME == trainin { h = $0; sub(/\r$/, "", h); print h > trainout;
 }
 END { if (bad) exit 1 }'
 
+# The sha256 and size published for each GLUE download (Hugging Face datasets' glue loader lists
+# them), one '<sha256>  <bytes>  <published URL>' per line.
+PUBLISHED_SUMS="$CHECKSUMS_DIR/glue-downloads.urls"
+
+# published_lookup URL: sets PUB_SHA256 and PUB_BYTES for URL from PUBLISHED_SUMS (empty if unlisted).
+published_lookup() {
+  PUB_SHA256=""
+  PUB_BYTES=""
+  [ -f "$PUBLISHED_SUMS" ] || return 0
+  read -r PUB_SHA256 PUB_BYTES < <(awk -v u="$1" '
+    /^[ \t]*(#|$)/ { next }
+    $3 == u { h = tolower($1); n = $2 }
+    END { if (h != "") print h, n }' "$PUBLISHED_SUMS") || true
+}
+
+# glue_download BASE PUBLISHED_BASE NAME OUT: downloads BASE/NAME to OUT and checks it against the
+# size and sha256 published for PUBLISHED_BASE/NAME; a mismatch removes OUT and stops the run.
+glue_download() {
+  local url="$1/$3" published="$2/$3" out="$4" bytes actual
+  download_or_die "$url" "$out"
+  published_lookup "$published"
+  if [ -z "$PUB_SHA256" ]; then
+    warn "no published sha256 for $published in $PUBLISHED_SUMS: the files from it are trust-on-first-use"
+    return 0
+  fi
+  bytes="$(wc -c <"$out" | tr -d ' ')"
+  actual="$(sha256_of "$out")"
+  if [ "$bytes" != "$PUB_BYTES" ] || [ "$actual" != "$PUB_SHA256" ]; then
+    rm -f -- "$out"
+    die "download of $url does not match what is published for $published (listed in $PUBLISHED_SUMS): expected $PUB_BYTES bytes with sha256 $PUB_SHA256, got $bytes bytes with sha256 $actual. The file was not kept."
+  fi
+  say "  verified $3: $bytes bytes, sha256 as published"
+}
+
 build_mrpc() {  # build_mrpc DIR: DIR holds the three raw files; writes train/dev/test.tsv there
   local d="$1"
   awk -v ids="$d/dev_ids.tsv" -v testin="$d/msr_paraphrase_test.txt" -v trainin="$d/msr_paraphrase_train.txt" \
@@ -386,19 +426,21 @@ fetch_task_internet() {
   rm -rf -- "$stage"
   mkdir -p -- "$stage"
   if [ "$task" = MRPC ]; then
-    say "[$task] from SentEval's MRPC files + GLUE's dev ids (as download_glue_data.py)"
+    # SentEval's copies are tokenized ("his brother , whom ..."), unlike Microsoft's original text
+    # that the data mirror holds: the built TSVs differ from the mirror's (docs/data-fetching.md).
+    say "[$task] from SentEval's (tokenized) MRPC files + GLUE's dev ids (as download_glue_data.py)"
     root="$stage/MRPC"
     mkdir -p -- "$root"
-    download_or_die "$SENTEVAL_URL/msr_paraphrase_train.txt" "$root/msr_paraphrase_train.txt"
-    download_or_die "$SENTEVAL_URL/msr_paraphrase_test.txt" "$root/msr_paraphrase_test.txt"
-    download_or_die "$GLUE_URL/mrpc_dev_ids.tsv" "$root/dev_ids.tsv"
+    glue_download "$SENTEVAL_URL" "$SENTEVAL_URL_PUBLISHED" msr_paraphrase_train.txt "$root/msr_paraphrase_train.txt"
+    glue_download "$SENTEVAL_URL" "$SENTEVAL_URL_PUBLISHED" msr_paraphrase_test.txt "$root/msr_paraphrase_test.txt"
+    glue_download "$GLUE_URL" "$GLUE_URL_PUBLISHED" mrpc_dev_ids.tsv "$root/dev_ids.tsv"
     build_mrpc "$root"
   else
     local zip
     zip="$(zip_name "$task")"
     say "[$task] from $GLUE_URL/$zip"
     CURRENT_PARTIAL="$TMP_ROOT/$zip.partial"
-    download_or_die "$GLUE_URL/$zip" "$CURRENT_PARTIAL"
+    glue_download "$GLUE_URL" "$GLUE_URL_PUBLISHED" "$zip" "$CURRENT_PARTIAL"
     mv -f -- "$CURRENT_PARTIAL" "$TMP_ROOT/$zip"
     CURRENT_PARTIAL=""
     unzip_to "$TMP_ROOT/$zip" "$stage"

@@ -3,7 +3,7 @@
 # the README commands and CI all call this script.
 set -euo pipefail
 PACKAGES=(build-essential cmake pkg-config libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev libutf8proc-dev
-          libzip-dev librsvg2-bin curl ca-certificates unzip zip)
+          libzip-dev librsvg2-bin curl ca-certificates unzip zip clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,8 +11,20 @@ using namespace unipelt;
 using Catch::Contains;
 using nlohmann::json;
 
-TEST_CASE("absent keys take the transformers defaults", "[config]") {
-  BertConfig c = parse_bert_config(json::object());
+namespace {
+
+// bert-base's sizes (the required keys) with `extra` added or overriding them.
+json with_sizes(const json& extra = json::object()) {
+  json j = {{"vocab_size", 30522},       {"hidden_size", 768},       {"num_hidden_layers", 12},
+            {"num_attention_heads", 12}, {"intermediate_size", 3072}, {"max_position_embeddings", 512}};
+  if (extra.is_object()) j.update(extra);
+  return extra.is_object() ? j : extra;
+}
+
+}  // namespace
+
+TEST_CASE("absent optional keys take the transformers defaults", "[config]") {
+  BertConfig c = parse_bert_config(with_sizes());
   CHECK(c.vocab_size == 30522);
   CHECK(c.hidden_size == 768);
   CHECK(c.num_hidden_layers == 12);
@@ -32,27 +44,27 @@ TEST_CASE("absent keys take the transformers defaults", "[config]") {
   CHECK(c.pad_token_id == 0);
 
   // null means "default" too, as in transformers (classifier_dropout: null is the common case).
-  BertConfig d = parse_bert_config(json{{"classifier_dropout", nullptr}, {"hidden_dropout_prob", 0.2}});
+  BertConfig d = parse_bert_config(with_sizes({{"classifier_dropout", nullptr}, {"hidden_dropout_prob", 0.2}}));
   CHECK(d.classifier_dropout == 0.2);
 }
 
 TEST_CASE("labels come from num_labels or id2label", "[config]") {
-  BertConfig a = parse_bert_config(json{{"id2label", {{"0", "NEG"}, {"2", "POS"}, {"1", "NEU"}}}});
+  BertConfig a = parse_bert_config(with_sizes({{"id2label", {{"0", "NEG"}, {"2", "POS"}, {"1", "NEU"}}}}));
   CHECK(a.num_labels == 3);
   CHECK(a.id2label == std::vector<std::string>{"NEG", "NEU", "POS"});
-  BertConfig b = parse_bert_config(json{{"num_labels", 1}});  // regression (STS-B)
+  BertConfig b = parse_bert_config(with_sizes({{"num_labels", 1}}));  // regression (STS-B)
   CHECK(b.id2label == std::vector<std::string>{"LABEL_0"});
-  CHECK_THROWS_WITH(parse_bert_config(json{{"num_labels", 2}, {"id2label", {{"0", "a"}, {"1", "b"}, {"2", "c"}}}}, "x.json"),
+  CHECK_THROWS_WITH(parse_bert_config(with_sizes({{"num_labels", 2}, {"id2label", {{"0", "a"}, {"1", "b"}, {"2", "c"}}}}), "x.json"),
                     Contains("x.json") && Contains("\"num_labels\"") && Contains("id2label has 3"));
-  CHECK_THROWS_WITH(parse_bert_config(json{{"id2label", {{"0", "a"}, {"2", "b"}}}}, "x.json"),
+  CHECK_THROWS_WITH(parse_bert_config(with_sizes({{"id2label", {{"0", "a"}, {"2", "b"}}}}), "x.json"),
                     Contains("\"id2label\"") && Contains("\"2\""));
-  CHECK_THROWS_WITH(parse_bert_config(json{{"id2label", {{"zero", "a"}}}}, "x.json"), Contains("\"zero\""));
+  CHECK_THROWS_WITH(parse_bert_config(with_sizes({{"id2label", {{"zero", "a"}}}}), "x.json"), Contains("\"zero\""));
 }
 
 TEST_CASE("unsupported or invalid configs are refused with the file and key named", "[config]") {
   auto error_for = [](json j) {
     try {
-      parse_bert_config(j, "cfg.json");
+      parse_bert_config(with_sizes(j), "cfg.json");
     } catch (const std::runtime_error& e) {
       return std::string(e.what());
     }
@@ -77,17 +89,42 @@ TEST_CASE("unsupported or invalid configs are refused with the file and key name
   CHECK_THAT(error_for(json::array()), Contains("must be a JSON object"));
 }
 
+TEST_CASE("a config without a required size names the missing key", "[config]") {
+  for (const char* key : kRequiredKeys) {
+    INFO(key);
+    json j = with_sizes();
+    j.erase(key);
+    CHECK_THROWS_WITH(parse_bert_config(j, "cfg.json"),
+                      Contains(std::string("cfg.json: \"") + key + "\" is missing") && Contains("required"));
+    j[key] = nullptr;  // null means "absent" in transformers, so it is missing too
+    CHECK_THROWS_WITH(parse_bert_config(j, "cfg.json"), Contains(std::string("\"") + key + "\" is missing"));
+  }
+  // The case of the issue: a config.json without hidden_size, through the loader, gives one line.
+  auto dir = testing::scratch_dir("bert_config_missing_key");
+  json j = with_sizes();
+  j.erase("hidden_size");
+  std::ofstream(dir / "config.json") << j.dump();
+  try {
+    load_bert_config(dir / "config.json");
+    FAIL("no error");
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    CHECK_THAT(msg, Contains((dir / "config.json").string() + ": \"hidden_size\" is missing"));
+    CHECK(msg.find('\n') == std::string::npos);
+  }
+}
+
 TEST_CASE("config files: errors name the file, save and load round trip", "[config]") {
   auto dir = testing::scratch_dir("bert_config");
   CHECK_THROWS_WITH(load_bert_config(dir / "absent.json"), Contains("absent.json") && Contains("cannot open"));
   std::ofstream(dir / "broken.json") << "{\"hidden_size\": 12,";
   CHECK_THROWS_WITH(load_bert_config(dir / "broken.json"), Contains("broken.json") && Contains("not valid JSON"));
-  std::ofstream(dir / "act.json") << R"({"hidden_act": "gelu_new"})";
+  std::ofstream(dir / "act.json") << with_sizes({{"hidden_act", "gelu_new"}}).dump();
   CHECK_THROWS_WITH(load_bert_config(dir / "act.json"), Contains("act.json") && Contains("hidden_act"));
 
-  BertConfig c = parse_bert_config(json{{"hidden_size", 64}, {"num_attention_heads", 2}, {"num_hidden_layers", 3},
-                                        {"intermediate_size", 96}, {"vocab_size", 100}, {"layer_norm_eps", 1e-5},
-                                        {"id2label", {{"0", "no"}, {"1", "yes"}}}, {"_name_or_path", "tiny"}});
+  BertConfig c = parse_bert_config(with_sizes({{"hidden_size", 64}, {"num_attention_heads", 2}, {"num_hidden_layers", 3},
+                                               {"intermediate_size", 96}, {"vocab_size", 100}, {"layer_norm_eps", 1e-5},
+                                               {"id2label", {{"0", "no"}, {"1", "yes"}}}, {"_name_or_path", "tiny"}}));
   save_bert_config(c, dir / "config.json");
   BertConfig d = load_bert_config(dir / "config.json");
   CHECK(d.hidden_size == 64);

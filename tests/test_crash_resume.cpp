@@ -130,21 +130,27 @@ TEST_CASE("crash safety: --resume refuses another run's state and edited counter
   CHECK(train_with_fault(resume_b, 0, root / "r.log") == 1);
   CHECK_THAT(testing::read_text(root / "r.log.err"), Catch::Contains("belongs to a run with other settings"));
 
-  // b's own state with its counters edited: an epoch beyond --epochs.
-  std::ofstream(state_b, std::ios::binary | std::ios::trunc) << saved_b;
-  {
+  // b's own state with its counters edited: an epoch beyond --epochs, then one that is no integer
+  // (once cast by nlohmann's get<int>(), undefined behaviour for 1e300).
+  auto edit_epoch = [&](const json& epoch) {
+    std::ofstream(state_b, std::ios::binary | std::ios::trunc) << saved_b;
     SafetensorsFile original(state_b);
     json trainer_state = json::parse(original.metadata().at("trainer_state"));
-    trainer_state["epoch"] = 99;
+    trainer_state["epoch"] = epoch;
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const StTensorInfo& info : original.tensors())
       tensors.emplace_back(info.name, original.load(info.name, info.dtype == StDType::F64 ? DType::F64 : DType::F32));
     auto metadata = original.metadata();
     metadata["trainer_state"] = trainer_state.dump();
     write_safetensors(state_b, tensors, metadata);
-  }
+  };
+  edit_epoch(99);
   CHECK(train_with_fault(resume_b, 0, root / "r.log") == 1);
   CHECK_THAT(testing::read_text(root / "r.log.err"), Catch::Contains("epoch 99 is outside 1..3"));
+  edit_epoch(1e300);
+  CHECK(train_with_fault(resume_b, 0, root / "r.log") == 1);
+  CHECK_THAT(testing::read_text(root / "r.log.err"),
+             Catch::Contains("trainer_state is damaged") && Catch::Contains("\"epoch\" must be an integer"));
 
   // b's own state, and a temporary file a killed write left behind (pid 999999 does not exist).
   std::ofstream(state_b, std::ios::binary | std::ios::trunc) << saved_b;

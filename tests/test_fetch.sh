@@ -390,5 +390,128 @@ else
   echo "skip  real mirror check ($REAL_MIRROR/glue/SST-2 not found)"
 fi
 
+# ==============================================================================================
+# BEGIN published download checksums and the two MRPC variants (issue 11, item 4)
+# Downloads are checked against the sha256 and size published for their URL (glue-downloads.urls,
+# keyed by the published URL even when fetched through UNIPELT_*_URL). MRPC exists in two variants:
+# the internet's, built from SentEval's tokenized msr_paraphrase_*.txt, and the mirror's, built from
+# Microsoft's untokenized text; the mirror-built hashes (glue-mirror.sha256) apply to mirror copies
+# only. file:// copies reproduce both.
+# ==============================================================================================
+if command -v curl >/dev/null 2>&1 && { command -v unzip || command -v python3; } >/dev/null 2>&1 &&
+   { command -v zip || command -v python3; } >/dev/null 2>&1; then
+  PUB="$WORK/published"
+  mkdir -p "$PUB/glue" "$PUB/senteval"
+  (cd "$M/glue" && make_zip "$PUB/glue/SST-2.zip" SST-2)
+  # The internet variant: tokenized, as SentEval ships it (CRLF, a BOM in the header).
+  printf '\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n1\t10\t11\this brother , whom he called " the witness " , left .\tHe left .\r\n0\t20\t21\tIt rained .\tIt was dry .\r\n' \
+    >"$PUB/senteval/msr_paraphrase_train.txt"
+  printf '\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n1\t40\t41\tYes , it is .\tIt is .\r\n' >"$PUB/senteval/msr_paraphrase_test.txt"
+  printf '20\t21\r\n' >"$PUB/glue/mrpc_dev_ids.tsv"
+  # The mirror variant: the same pairs in Microsoft's untokenized text, already split into TSVs.
+  MM="$WORK/mirror-mrpc"
+  mkdir -p "$MM/glue/MRPC"
+  printf '\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t10\t11\this brother, whom he called "the witness", left.\tHe left.\n' >"$MM/glue/MRPC/train.tsv"
+  printf '\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n0\t20\t21\tIt rained.\tIt was dry.\n' >"$MM/glue/MRPC/dev.tsv"
+  printf 'index\t#1 ID\t#2 ID\t#1 String\t#2 String\n0\t40\t41\tYes, it is.\tIt is.\n' >"$MM/glue/MRPC/test.tsv"
+  PSUMS="$WORK/checksums-published"
+  mkdir -p "$PSUMS"
+  cp "$SUMS/glue.sha256" "$PSUMS/"
+  for f in train dev test; do printf '%s  glue/MRPC/%s.tsv\n' "$(sha "$MM/glue/MRPC/$f.tsv")" "$f"; done >"$PSUMS/glue-mirror.sha256"
+  published_line() { printf '%s  %s  %s\n' "$(sha "$1")" "$(wc -c <"$1" | tr -d ' ')" "$2"; }
+  {
+    echo "# test: the served files, keyed by the published URLs"
+    published_line "$PUB/glue/SST-2.zip" https://dl.fbaipublicfiles.com/glue/data/SST-2.zip
+    published_line "$PUB/glue/mrpc_dev_ids.tsv" https://dl.fbaipublicfiles.com/glue/data/mrpc_dev_ids.tsv
+    for f in train test; do
+      published_line "$PUB/senteval/msr_paraphrase_$f.txt" "https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_$f.txt"
+    done
+  } >"$PSUMS/glue-downloads.urls"
+  export UNIPELT_CHECKSUMS_DIR="$PSUMS" UNIPELT_GLUE_URL="file://$PUB/glue" UNIPELT_SENTEVAL_URL="file://$PUB/senteval"
+
+  # The internet variant passes: every download verified, the tokenized TSVs built and recorded.
+  CP="$WORK/cache-published"
+  run published --cache "$CP" --tasks SST-2,MRPC --model none
+  if [ "$RC" -eq 0 ] && [ "$(grep -c 'sha256 as published' <<<"$OUT")" -eq 4 ] &&
+     grep -q 'verified msr_paraphrase_train.txt' <<<"$OUT" && grep -q 'verified SST-2.zip' <<<"$OUT" &&
+     grep -q 'whom he called " the witness " , left .' "$CP/glue/MRPC/train.tsv" &&
+     grep -q '  glue/MRPC/train.tsv$' "$CP/checksums.local" && ! grep -q 'checksum mismatch' <<<"$OUT"; then
+    pass "internet MRPC (SentEval, tokenized) verifies against the published hashes; mirror hashes not applied"
+  else
+    fail "internet MRPC (SentEval, tokenized) verifies against the published hashes; mirror hashes not applied (rc=$RC)" "$OUT"
+  fi
+
+  # The mirror variant passes against the mirror-built hashes, and a mirror holding the tokenized
+  # TSVs fails them: glue-mirror.sha256 is applied to mirror copies.
+  run mirror-mrpc --mirror "$MM" --cache "$WORK/cache-mm" --tasks MRPC --model none
+  if [ "$RC" -eq 0 ] && [ "$(grep -c 'sha256 verified' <<<"$OUT")" -eq 3 ] && [ ! -e "$WORK/cache-mm/checksums.local" ]; then
+    pass "mirror MRPC (untokenized) verifies against the mirror-built hashes"
+  else
+    fail "mirror MRPC (untokenized) verifies against the mirror-built hashes (rc=$RC)" "$OUT"
+  fi
+  MT="$WORK/mirror-tokenized"
+  mkdir -p "$MT/glue/MRPC"
+  cp "$CP/glue/MRPC/"*.tsv "$MT/glue/MRPC/"
+  run mirror-tokenized --mirror "$MT" --cache "$WORK/cache-mt" --tasks MRPC --model none
+  if [ "$RC" -ne 0 ] && grep -q 'checksum mismatch for glue/MRPC/' <<<"$OUT" && grep -q 'glue-mirror.sha256' <<<"$OUT"; then
+    pass "a mirror with the tokenized MRPC fails the mirror-built hashes"
+  else
+    fail "a mirror with the tokenized MRPC fails the mirror-built hashes (rc=$RC)" "$OUT"
+  fi
+
+  # A download of another size, or of the same size with other bytes, is refused before anything
+  # from it is placed or trusted; the message names the URL, both sizes and both hashes.
+  cp "$PUB/senteval/msr_paraphrase_test.txt" "$WORK/test.txt.good"
+  printf 'extra\r\n' >>"$PUB/senteval/msr_paraphrase_test.txt"
+  run published-size --cache "$WORK/cache-ps" --tasks MRPC --model none
+  good_size="$(wc -c <"$WORK/test.txt.good" | tr -d ' ')"
+  if [ "$RC" -ne 0 ] && grep -q "download of file://$PUB/senteval/msr_paraphrase_test.txt does not match" <<<"$OUT" &&
+     grep -q "expected $good_size bytes" <<<"$OUT" && grep -q "$(sha "$PUB/senteval/msr_paraphrase_test.txt")" <<<"$OUT" &&
+     [ ! -e "$WORK/cache-ps/glue/MRPC" ] && [ ! -e "$WORK/cache-ps/checksums.local" ]; then
+    pass "a download whose size differs from the published one is refused, nothing kept"
+  else
+    fail "a download whose size differs from the published one is refused, nothing kept (rc=$RC)" "$OUT"
+  fi
+  cp "$WORK/test.txt.good" "$PUB/senteval/msr_paraphrase_test.txt"
+  cp "$PUB/glue/SST-2.zip" "$WORK/sst2.zip.good"
+  printf 'X' | dd of="$PUB/glue/SST-2.zip" bs=1 seek=40 conv=notrunc status=none
+  run published-sha --cache "$WORK/cache-pz" --tasks SST-2 --model none
+  if [ "$RC" -ne 0 ] && grep -q "download of file://$PUB/glue/SST-2.zip does not match what is published for https://dl.fbaipublicfiles.com/glue/data/SST-2.zip" <<<"$OUT" &&
+     grep -q "$(sha "$WORK/sst2.zip.good")" <<<"$OUT" && [ ! -e "$WORK/cache-pz/glue/SST-2" ] &&
+     [ -z "$(find "$WORK/cache-pz" -name '*.zip*')" ]; then
+    pass "a download with the published size but other bytes is refused before unpacking"
+  else
+    fail "a download with the published size but other bytes is refused before unpacking (rc=$RC)" "$OUT"
+  fi
+  cp "$WORK/sst2.zip.good" "$PUB/glue/SST-2.zip"
+  unset UNIPELT_GLUE_URL UNIPELT_SENTEVAL_URL
+  export UNIPELT_CHECKSUMS_DIR="$SUMS"
+else
+  echo "skip  published download checksums (needs curl, and unzip or python3)"
+fi
+
+# The real manifests: every GLUE download is listed with its published hash and size (MRPC's
+# SentEval files are the 1,047,044- and 441,275-byte tokenized ones), the published dev-ids hash
+# equals the mirror's, and the mirror-built MRPC TSVs are mirror-only.
+REAL_SUMS="$REPO/scripts/checksums"
+missing_urls=""
+for f in glue/data/CoLA.zip glue/data/SST-2.zip glue/data/QQP-clean.zip glue/data/STS-B.zip glue/data/MNLI.zip \
+         glue/data/QNLIv2.zip glue/data/RTE.zip glue/data/WNLI.zip glue/data/mrpc_dev_ids.tsv \
+         senteval/senteval_data/msr_paraphrase_train.txt senteval/senteval_data/msr_paraphrase_test.txt; do
+  grep -Eq "^[0-9a-f]{64}  [0-9]+  https://dl.fbaipublicfiles.com/$f\$" "$REAL_SUMS/glue-downloads.urls" || missing_urls="$missing_urls $f"
+done
+dev_ids_published="$(awk '$3 ~ /mrpc_dev_ids.tsv$/ { print $1 }' "$REAL_SUMS/glue-downloads.urls")"
+if [ -z "$missing_urls" ] && grep -q '  1047044  https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_train.txt$' "$REAL_SUMS/glue-downloads.urls" &&
+   grep -q '  441275  https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_test.txt$' "$REAL_SUMS/glue-downloads.urls" &&
+   grep -q "^$dev_ids_published  glue/MRPC/dev_ids.tsv\$" "$REAL_SUMS/glue-mirror.sha256" &&
+   ! grep -q '  glue/MRPC/' "$REAL_SUMS/glue.sha256" &&
+   [ "$(grep -c '  glue/MRPC/\(train\|dev\|test\).tsv$' "$REAL_SUMS/glue-mirror.sha256")" -eq 3 ]; then
+  pass "scripts/checksums: every GLUE download has a published hash; MRPC's mirror-built hashes are mirror-only"
+else
+  fail "scripts/checksums: every GLUE download has a published hash; MRPC's mirror-built hashes are mirror-only (missing:$missing_urls)"
+fi
+# END published download checksums and the two MRPC variants
+# ==============================================================================================
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -265,6 +265,15 @@ TEST_CASE("malformed safetensors files give clear errors", "[safetensors]") {
     write_file(path, R"({"a":{"dtype":"F64","shape":[4611686018427387904, 8],"data_offsets":[0,8]}})", eight);
     expect_error("too large to address");
   }
+  SECTION("an empty tensor whose other dimensions overflow (found under UBSan with fuzz_safetensors)") {
+    // [2^62, 3, 0] holds no bytes, but 2^62 * 3 overflowed int64 in numel() (undefined behaviour).
+    const fs::path found = testing::source_dir() / "tests/fixtures/fuzz/safetensors/empty-tensor-huge-dims.safetensors";
+    CHECK_THROWS_WITH(SafetensorsFile(found), Contains("tensor 't': shape [4611686018427387904,3,0] is too large to address"));
+    write_file(path, R"({"e":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", {});
+    expect_error("tensor 'e': shape [0,4611686018427387904,4] is too large to address");
+    write_file(path, R"({"e":{"dtype":"F32","shape":[1000,0,7],"data_offsets":[0,0]}})", {});  // an ordinary empty one
+    CHECK(SafetensorsFile(path).info("e").numel() == 0);
+  }
   SECTION("metadata value not a string") {
     write_file(path, R"({"__metadata__":{"epoch":3}})", {});
     expect_error("\"__metadata__\" value for 'epoch' must be a string");

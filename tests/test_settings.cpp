@@ -173,6 +173,13 @@ TEST_CASE("settings: config.json round-trips, and damaged ones are refused namin
   refused("dtype", "f16", "one of f32, f64");
   refused("lr", "0.1", "a number > 0");
   refused("surprise", 1, "unknown key 'surprise'");
+  refused("allow_unused", "yes", "true or false");
+  // A config.json from before --allow-unused existed has no such key: it means the default (off).
+  nlohmann::json older = j;
+  older["allow_unused"] = true;
+  CHECK(TrainConfig::from_json(older).allow_unused);
+  older.erase("allow_unused");
+  CHECK_FALSE(TrainConfig::from_json(older).allow_unused);
   CHECK_THROWS_WITH(TrainConfig::from_json(nlohmann::json::array()), Catch::Contains("JSON object"));
 }
 
@@ -215,4 +222,15 @@ TEST_CASE("scratch directories of two test cases asking for the same name do not
   CHECK(mine != other);
   CHECK(fs::exists(other / "kept.txt"));
   CHECK(fs::is_empty(mine));
+}
+
+// fuzz_run_files' input (selector byte 0: TrainConfig::from_json): "k": 1e300 was once cast to size_t by
+// nlohmann's get<>() (undefined behaviour, UBSan). The table's readers take integers only.
+TEST_CASE("a run config.json with k = 1e300 is refused naming the key (found by fuzz_run_files)", "[settings]") {
+  const std::string bytes =
+      testing::read_text(testing::source_dir() / "tests/fixtures/fuzz/run_files/trainconfig-k-1e300");
+  REQUIRE(bytes.size() > 1);
+  REQUIRE(bytes[0] == 0);
+  CHECK_THROWS_WITH(TrainConfig::from_json(nlohmann::json::parse(bytes.substr(1))),
+                    Catch::Contains("key 'k' (--k)") && Catch::Contains("1e+300"));
 }

@@ -285,24 +285,48 @@ TEST_CASE("tokenizer: unipelt tokenize reads lines and pairs from standard input
   auto vocab_path = dir / "vocab.txt";
   std::ofstream(vocab_path) << vocab;
   auto input = dir / "input.txt";
-  std::ofstream(input) << "Hello, world!\nunaffable\ta b\n\n";
+  std::ofstream(input) << "Hello, world!\nunaffable\ta b\n";
 
   auto run = [&](const std::string& args, std::string& out) {
-    std::string cmd = std::string("'") + UNIPELT_CLI + "' tokenize " + args + " < '" + input.string() + "' 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    char buf[4096];
-    out.clear();
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return unipelt::testing::run_command(std::string("'") + UNIPELT_CLI + "' tokenize " + args + " < '" +
+                                             input.string() + "'",
+                                         &out);
   };
 
   std::string out;
   CHECK(run("--vocab '" + vocab_path.string() + "'", out) == 0);
-  CHECK(out == "2 8 10 9 11 3\n2 5 6 7 3 13 15 3\n2 3\n");
+  CHECK(out == "2 8 10 9 11 3\n2 5 6 7 3 13 15 3\n");
   CHECK(run("--vocab '" + vocab_path.string() + "' --tokens --max-len 5", out) == 0);
-  CHECK(out == "[CLS] hello , world [SEP]\n[CLS] un [SEP] a [SEP]\n[CLS] [SEP]\n");
+  CHECK(out == "[CLS] hello , world [SEP]\n[CLS] un [SEP] a [SEP]\n");
   CHECK(run("--vocab '" + (dir / "missing.txt").string() + "'", out) == 2);
   CHECK_THAT(out, Catch::Contains("cannot open"));
+}
+
+TEST_CASE("tokenizer: unipelt tokenize refuses an empty, NUL or non-UTF-8 line, naming <stdin>:LINE", "[tokenizer][cli]") {
+  std::string vocab;
+  for (const auto& t : kTinyVocab) vocab += t + "\n";
+  auto dir = unipelt::testing::scratch_dir("tok_cli_bad");
+  std::ofstream(dir / "vocab.txt") << vocab;
+  struct Case {
+    std::string input, message;
+  };
+  const Case cases[] = {
+      {"hello\n\nworld\n", "<stdin>:2: text is empty"},
+      {"hello\n   \n", "<stdin>:2: text is blank"},
+      {"hello\nab\tcd\nx\t\n", "<stdin>:3: text_b is empty"},
+      {std::string("a\0b\n", 4), "<stdin>:1: text holds a NUL byte (byte 2"},
+      {"ok\nbad \xff byte\n", "<stdin>:2: text is not valid UTF-8 (byte 5 is 0xff)"},
+      {"ok\n\xC3(\tfine\n", "<stdin>:2: text_a is not valid UTF-8 (byte 1 is 0xc3)"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.message);
+    std::ofstream(dir / "input.txt", std::ios::binary) << c.input;
+    std::string out;
+    const int status = unipelt::testing::run_command(std::string("'") + UNIPELT_CLI + "' tokenize --vocab '" +
+                                                         (dir / "vocab.txt").string() + "' < '" +
+                                                         (dir / "input.txt").string() + "'",
+                                                     &out);
+    CHECK(status == 1);
+    CHECK_THAT(out, Catch::Contains(c.message));
+  }
 }

@@ -456,3 +456,26 @@ TEST_CASE("evaluation stops on a NaN or an infinity in the logits, naming the ex
   CHECK_THROWS_AS(evaluate(*tiny.model, "SST-2", data, 2, 0), NonFiniteError);
   CHECK_THROWS_WITH(evaluate(*tiny.model, "SST-2", data, 2, 0), Catch::Contains("logits of example"));
 }
+
+// A strict load refuses a model directory whose config.json describes fewer layers than its weights
+// hold; `--allow-unused on` trains anyway, is stored in config.json, and `eval` then loads the run the
+// same way without being told again.
+TEST_CASE("train refuses unused checkpoint tensors unless --allow-unused on, which the run remembers", "[train]") {
+  const fs::path root = testing::scratch_dir("train_allow_unused");
+  const auto s = testing::make_synthetic_setup(root);
+  json config = read_json(s.model_dir / "config.json");
+  config["num_hidden_layers"] = 1;  // the weights keep both layers
+  std::ofstream(s.model_dir / "config.json") << config.dump();
+  const fs::path run = root / "run", out = root / "out.txt", err = root / "err.txt";
+  std::vector<std::string> flags = testing::tiny_train_flags(s, run, "lora", 1);
+  CHECK(testing::run_cli(flags, out, err) == 1);
+  CHECK_THAT(testing::read_text(err), Catch::Contains("tensor(s) the model does not use") &&
+                                          Catch::Contains("--allow-unused on"));
+  CHECK_FALSE(fs::exists(run / "config.json"));  // refused before anything was written: no --resume needed
+  flags.insert(flags.end(), {"--allow-unused", "on"});
+  REQUIRE(testing::run_cli(flags, out, err) == 0);
+  CHECK(read_json(run / "config.json").at("allow_unused") == true);
+  CHECK_THAT(testing::read_text(err), Catch::Contains("unused tensors (allowed by --allow-unused on)"));
+  REQUIRE(testing::run_cli({"eval", run.string(), "--json"}, out, err) == 0);
+  CHECK(json::parse(testing::read_text(out)).at("metrics") == read_json(run / "results.json").at("test"));
+}

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 #include "autograd/tensor.h"
@@ -85,6 +88,30 @@ inline std::filesystem::path scratch_dir_of_case(const std::string& test_case, c
 
 inline std::filesystem::path scratch_dir(const std::string& name) {
   return scratch_dir_of_case(Catch::getResultCapture().getCurrentTestName(), name);
+}
+
+// The message of the E (default: any std::exception) that `f` throws, or "no exception" when it
+// throws none (so that a CHECK on the message fails).
+template <typename E = std::exception, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+// Runs `command` through the shell with stderr joined to stdout; returns the exit status (-1 when the
+// command was killed by a signal) and puts everything it printed into *output.
+inline int run_command(const std::string& command, std::string* output) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) throw std::runtime_error("popen failed for: " + command);
+  char buf[4096];
+  output->clear();
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) output->append(buf, n);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace unipelt::testing

@@ -25,34 +25,26 @@ std::optional<RunRecord> read_run_record(const fs::path& dir) {
   if (!has_results && !has_config) return std::nullopt;
   RunRecord r;
   r.dir = dir;
-  if (has_results) {
-    const nlohmann::json j = read_json_file(dir / "results.json");
-    try {
-      r.task = task_info(j.at("task").get<std::string>()).name;
-      r.method = j.at("method");
-      r.k = j.at("k");
-      r.data_seed = j.at("data_seed");
-      r.seed = j.value("seed", uint64_t{0});
+  // Integers go through json_integer: a float or an out-of-range value in a hand-edited file is an
+  // error naming the file, not a cast (undefined behaviour for "k": 1e300) or a wrapped number.
+  const fs::path file = dir / (has_results ? "results.json" : "config.json");
+  const nlohmann::json j = read_json_file(file);
+  try {
+    r.task = task_info(j.at("task").get<std::string>()).name;
+    r.method = has_results ? j.at("method") : j.at("pelt").at("method");
+    r.k = json_integer<size_t>(j, "k");
+    r.data_seed = json_integer<uint64_t>(j, "data_seed");
+    r.seed = json_integer<uint64_t>(j, "seed", 0);
+    if (has_results) {
       r.test = j.at("test").get<std::map<std::string, double>>();
       r.best_dev = j.value("best_dev", std::map<std::string, double>{});
       r.wall_seconds = j.value("wall_seconds", 0.0);
-      r.epochs_run = j.value("epochs_run", 0);
-      r.best_epoch = j.value("best_epoch", 0);
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error((dir / "results.json").string() + ": " + e.what());
+      r.epochs_run = json_integer<int>(j, "epochs_run", 0);
+      r.best_epoch = json_integer<int>(j, "best_epoch", 0);
+      r.finished = true;
     }
-    r.finished = true;
-    return r;
-  }
-  const nlohmann::json j = read_json_file(dir / "config.json");
-  try {
-    r.task = task_info(j.at("task").get<std::string>()).name;
-    r.method = j.at("pelt").at("method");
-    r.k = j.at("k");
-    r.data_seed = j.at("data_seed");
-    r.seed = j.value("seed", uint64_t{0});
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error((dir / "config.json").string() + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file.string() + ": " + e.what());
   }
   return r;
 }

@@ -105,23 +105,26 @@ std::optional<TrainingState> load_training_state(const fs::path& run, const Pelt
   if (!meta.count("format") || meta.at("format") != kStateFormat || !meta.count("trainer_state"))
     refuse_state(run, "not a unipelt training state (metadata format is not " + std::string(kStateFormat) + ")");
   TrainingState s;
+  std::string settings_hash, base_weights_hash;
   try {
     const nlohmann::json j = nlohmann::json::parse(meta.at("trainer_state"));
-    if (j.at("settings_hash").get<std::string>() != fingerprint.settings_hash)
-      refuse_state(run, "it belongs to a run with other settings than " + (run / "config.json").string());
-    if (j.at("base_weights_hash").get<std::string>() != fingerprint.base_weights_hash)
-      refuse_state(run, "it was trained on other base weights (" + j.at("base_weights_hash").get<std::string>() +
-                            ", --model has " + fingerprint.base_weights_hash + ")");
-    s.epoch = j.at("epoch").get<int>();
-    s.step = j.at("step").get<int64_t>();
+    settings_hash = j.at("settings_hash").get<std::string>();
+    base_weights_hash = j.at("base_weights_hash").get<std::string>();
+    s.epoch = json_integer<int>(j, "epoch");  // checked: a float or a huge number is damage, not a cast
+    s.step = json_integer<int64_t>(j, "step");
     s.best = j.at("best").is_null() ? -INFINITY : j.at("best").get<double>();
-    s.best_epoch = j.at("best_epoch").get<int>();
-    s.bad_epochs = j.at("bad_epochs").get<int>();
+    s.best_epoch = json_integer<int>(j, "best_epoch");
+    s.bad_epochs = json_integer<int>(j, "bad_epochs");
     s.history = j.at("history");
     s.wall_seconds = j.at("wall_seconds").get<double>();
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, and json_integer's runtime_error
     refuse_state(run, std::string("its trainer_state is damaged (") + e.what() + ")");
   }
+  if (settings_hash != fingerprint.settings_hash)
+    refuse_state(run, "it belongs to a run with other settings than " + (run / "config.json").string());
+  if (base_weights_hash != fingerprint.base_weights_hash)
+    refuse_state(run, "it was trained on other base weights (" + base_weights_hash + ", --model has " +
+                          fingerprint.base_weights_hash + ")");
   check_counters(run, s, config, steps_per_epoch);
 
   // Tensors: exactly param/, m/, v/ and best/ of every trainable parameter, with its shape.

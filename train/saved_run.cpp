@@ -8,6 +8,7 @@
 
 #include "autograd/tape.h"
 #include "datasets/glue.h"
+#include "datasets/text_check.h"
 #include "nn/bert_loader.h"
 #include "nn/file_io.h"
 #include "pelt/checkpoint.h"
@@ -67,7 +68,8 @@ LoadedRun load_peft_run(const fs::path& dir, const RunOverrides& overrides) {
   run.config.pelt.lora_r = adapter.r;
   run.config.pelt.lora_alpha = adapter.lora_alpha;
   const TaskInfo& task = task_info(run.config.task);
-  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed};
+  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed,
+                       run.config.allow_unused};
   run.base = load_bert(run.config.model_dir, load);
   if (!hash.empty() && hash != base_weights_hash(*run.base))
     throw std::runtime_error(dir.string() + ": the adapter was exported from a run on another base model (weights "
@@ -97,7 +99,8 @@ LoadedRun load_run(const fs::path& run_dir, const RunOverrides& overrides) {
     throw std::runtime_error(run_dir.string() + ": no best/ checkpoint yet (the run stopped before finishing its "
                                                 "first epoch); resume it with `unipelt train ... --resume`");
   const TaskInfo& task = task_info(run.config.task);
-  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed};
+  BertLoadOptions load{task.num_labels, run.config.dtype, run.config.device, run.config.seed,
+                       run.config.allow_unused};
   run.base = load_bert(run.config.model_dir, load);
   run.model = load_pelt_checkpoint(best, *run.base);
   run.tokenizer = std::make_unique<WordPieceTokenizer>(
@@ -138,6 +141,7 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
   size_t columns = plain_columns;
   int col_a = 0, col_b = pair ? 1 : -1;
   bool header = false;
+  std::vector<std::string> header_names;
   auto where = [&](int n) { return path.string() + ":" + std::to_string(n) + ": "; };
   while (std::getline(in, line)) {
     ++line_no;
@@ -178,6 +182,7 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
       }
       if (header) {
         columns = fields.size();
+        header_names = fields;
         continue;
       }
     }
@@ -191,8 +196,9 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
     Example e;
     e.text_a = fields[static_cast<size_t>(col_a)];
     if (col_b >= 0) e.text_b = fields[static_cast<size_t>(col_b)];
-    if (trim(e.text_a).empty() || (pair && trim(e.text_b).empty()))
-      throw DataError(where(line_no) + "empty text");
+    const std::string at = path.string() + ":" + std::to_string(line_no);
+    check_text(e.text_a, at, header ? "column '" + header_names[col_a] + "'" : pair ? "text_a" : "text");
+    if (pair) check_text(e.text_b, at, header ? "column '" + header_names[col_b] + "'" : "text_b");
     e.line = line_no;
     out.push_back(std::move(e));
   }

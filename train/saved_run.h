@@ -63,7 +63,8 @@ EvalResult evaluate_run(LoadedRun& run, const std::vector<EncodedExample>& data)
 // "question1"/"question2", "#1 String"/"#2 String" (pair), in any case. With a header, every line
 // must have the header's number of columns and the texts are taken from the named columns (other
 // columns, e.g. GLUE's "index", are ignored), so GLUE's own test.tsv files work as they are.
-// Blank lines and lines with the wrong number of columns raise DataError("FILE:LINE: ...").
+// Blank lines, lines with the wrong number of columns and texts that fail check_text (UTF-8, no NUL,
+// not empty: datasets/text_check.h) raise DataError("FILE:LINE: ...").
 // A trailing "\r" (Windows line ends) is removed. Example::line holds each row's line number.
 // ---------------------------------------------------------------------------------------------
 std::vector<Example> read_predict_inputs(const std::filesystem::path& path, bool pair);

@@ -212,6 +212,23 @@ Setting method_edit(const std::string& flag, const std::string& what, bool PeltC
   return s;
 }
 
+// --allow-unused on|off and the like: a yes/no setting of the run, stored as a JSON boolean.
+Setting on_off(const Row& r, bool TrainConfig::*field) {
+  Setting s = make(r, "on|off", "on or off");
+  s.set = [=](TrainConfig& c, const std::string& text) {
+    if (text != "on" && text != "off") refuse("on or off", text);
+    c.*field = text == "on";
+  };
+  s.text = [=](const TrainConfig& c) { return std::string(c.*field ? "on" : "off"); };
+  s.check = [](const TrainConfig&) {};
+  s.to_json = [=](const TrainConfig& c) { return json(c.*field); };
+  s.from_json = [=](TrainConfig& c, const json& j) {
+    if (!j.is_boolean()) refuse("true or false", j.dump());
+    c.*field = j.get<bool>();
+  };
+  return s;
+}
+
 std::vector<Setting> build_table();
 
 }  // namespace
@@ -327,6 +344,12 @@ void add_run_rows(std::vector<Setting>& t) {
                              [](auto& c) -> auto& { return c.device; }, {"cpu", "cuda"},
                              [](const std::string& n) { return parse_device(n); },
                              [](const Device& d) { return std::string(device_name(d)); }));
+  Setting allow_unused = on_off({"--allow-unused", "allow_unused", "Load a checkpoint holding tensors the model does "
+                                                                  "not use (e.g. more encoder layers than config.json "
+                                                                  "says); off: that is an error listing them"},
+                                 &TrainConfig::allow_unused);
+  allow_unused.absent_means_default = true;  // run directories from before the setting
+  t.push_back(allow_unused);
 }
 
 // The sizes of the PELT modules (stored under "pelt" by PeltConfig::to_json), and --stop-after.
@@ -432,6 +455,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   for (const Setting& s : train_settings()) {
     if (!s.from_json) continue;
     known.push_back(s.key);
+    if (!j.contains(s.key) && s.absent_means_default) continue;
     if (!j.contains(s.key)) throw std::invalid_argument("missing key '" + s.key + "' (" + s.flag + ")");
     try {
       s.from_json(c, j.at(s.key));

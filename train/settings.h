@@ -35,6 +35,7 @@ struct TrainConfig {
   int warmup_steps = 0;
   DType dtype = DType::F32;
   Device device = Device::CPU;
+  bool allow_unused = false;  // load a checkpoint holding tensors the model does not use (BertLoadOptions)
   int stop_after_epochs = 0;  // > 0: stop after this many epochs *of this invocation*, as if interrupted
 
   // The learning rate this run uses: lr, or the paper's rate for the method when lr is 0.
@@ -66,6 +67,9 @@ struct Setting {
   std::string shown_default;  // what --help and the docs show as the default ("16", "required", "the preset's")
   SettingScope scope = SettingScope::Run;
   bool required = false;  // `unipelt train` refuses to run without it
+  // config.json files written before the setting existed lack its key: they mean the default. (Every
+  // other key is required, so that a damaged file is refused rather than half read.)
+  bool absent_means_default = false;
   // Parses `text` into `config`. Throws std::invalid_argument "must be RULE, got 'TEXT'" (no flag:
   // the callers name it) when the text is not a value the rule accepts.
   std::function<void(TrainConfig& config, const std::string& text)> set;

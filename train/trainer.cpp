@@ -157,7 +157,7 @@ void prepare_data(Session& s) {
 // The base model, the PELT modules on it, the optimizer over what trains; returns the load report.
 BertLoadReport prepare_model(Session& s) {
   const TrainConfig& c = s.config;
-  s.load = {s.task.num_labels, c.dtype, c.device, c.seed};
+  s.load = {s.task.num_labels, c.dtype, c.device, c.seed, c.allow_unused};
   BertLoadReport report;
   s.bert = load_bert(c.model_dir, s.load, &report);
   s.base = base_identity(*s.bert);
@@ -194,9 +194,11 @@ std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::os
   s->lock.emplace(s->out);
   for (const fs::path& stale : remove_stale_temporaries(s->out))
     s->progress.message("removed " + stale.string() + " (left by a killed write)");
-  write_file_atomically(s->out / "config.json", config.to_json().dump(2) + "\n");
   prepare_data(*s);
   const BertLoadReport report = prepare_model(*s);
+  // Only once the data and the model have loaded: a run refused for its inputs leaves no config.json
+  // behind, so the corrected command runs without --resume.
+  write_file_atomically(s->out / "config.json", config.to_json().dump(2) + "\n");
   if (resume) {
     if (auto loaded = load_training_state(s->out, *s->model, *s->optimizer, s->fingerprint, config,
                                           s->steps_per_epoch)) {

@@ -15,7 +15,7 @@ namespace {
 struct GradsOptions {
   std::string model, batch, out, init;
   int num_labels = 0;
-  // --seed, --dtype, --device and the method's flags
+  // --seed, --dtype, --device, --allow-unused and the method's flags
   std::shared_ptr<unipelt::cli::SettingValues> settings = std::make_shared<unipelt::cli::SettingValues>();
 };
 
@@ -30,6 +30,7 @@ void run_grads(const GradsOptions& o) {
   load.dtype = settings.dtype;
   load.device = settings.device;
   load.seed = settings.seed;
+  load.allow_unused = settings.allow_unused;
   BertLoadReport report;
   auto bert = load_bert(o.model, load, &report);
   PeltModel model(*bert, settings.pelt, settings.seed);
@@ -62,7 +63,7 @@ void add_grads_command(CLI::App& app) {
   cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression; 0 = from config.json)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
-  std::vector<std::string> flags = {"--seed", "--dtype", "--device"};
+  std::vector<std::string> flags = {"--seed", "--dtype", "--device", "--allow-unused"};
   for (const std::string& f : method_setting_flags()) flags.push_back(f);
   add_setting_flags(cmd, o->settings, flags);
   cmd->callback([o] { run_grads(*o); });

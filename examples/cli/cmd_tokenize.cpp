@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "datasets/text_check.h"
 #include "datasets/tokenizer.h"
 #include "examples/cli/cli.h"
 
@@ -34,14 +35,22 @@ void run(const Options& opt) {
   }
 
   std::string line;
-  while (std::getline(std::cin, line)) {
+  for (int line_no = 1; std::getline(std::cin, line); ++line_no) {
     // The first TAB separates a pair; later TABs belong to the second text (where they are just
     // whitespace). A CR left by CRLF line endings is whitespace too, so it needs no special care.
+    // Each text must be usable (UTF-8, no NUL, not empty), as in every other input: check_text.
     const auto tab = line.find('\t');
-    unipelt::Encoding enc = tab == std::string::npos
-                                ? tok->encode(line, opt.max_len)
-                                : tok->encode_pair(std::string_view(line).substr(0, tab),
-                                                   std::string_view(line).substr(tab + 1), opt.max_len);
+    const std::string_view text(line);
+    const std::string where = "<stdin>:" + std::to_string(line_no);
+    unipelt::Encoding enc;
+    if (tab == std::string::npos) {
+      unipelt::check_text(text, where, "text");
+      enc = tok->encode(text, opt.max_len);
+    } else {
+      unipelt::check_text(text.substr(0, tab), where, "text_a");
+      unipelt::check_text(text.substr(tab + 1), where, "text_b");
+      enc = tok->encode_pair(text.substr(0, tab), text.substr(tab + 1), opt.max_len);
+    }
     std::string out;
     for (std::size_t i = 0; i < enc.input_ids.size(); ++i) {
       if (i > 0) out += ' ';
@@ -60,7 +69,8 @@ void add_tokenize_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "tokenize",
       "Tokenize standard input with BERT's WordPiece tokenizer: each line is one text, or a pair of "
-      "texts separated by a TAB; prints one line of token ids per input line, with [CLS]/[SEP]");
+      "texts separated by a TAB; prints one line of token ids per input line, with [CLS]/[SEP]. A text "
+      "that is empty, not UTF-8 or holds a NUL byte is an error naming its line (<stdin>:LINE)");
   sub->add_option("--vocab", opt->vocab, "BERT vocabulary file (vocab.txt: one token per line, id = line number - 1)")
       ->required();
   sub->add_flag("--cased", opt->cased,
