@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "autograd/tensor.h"
@@ -67,5 +68,26 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   std::filesystem::create_directories(p);
   return p;
 }
+
+// Sets an environment variable for as long as the object lives, then puts back what was there. A test
+// must not leave one behind: OPENBLAS_NUM_THREADS=1, say, changes the rounding of the child processes of
+// every later test (the in-process and CLI runs of test_train.cpp would no longer agree bit for bit).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace unipelt::testing
