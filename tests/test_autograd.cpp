@@ -365,7 +365,7 @@ TEST_CASE("unipelt gradcheck methods --verbose prints every trainable tensor wit
   CHECK(WEXITSTATUS(std::system((std::string(UNIPELT_CLI) + " gradcheck methods --method nope > /dev/null 2>&1").c_str())) == 2);
 }
 
-TEST_CASE("copy_from needs the same shape, not just the same size; optimizer state names a wrong shape",
+TEST_CASE("copy_from needs the same shape, not just the same size, optimizer state names a wrong shape",
           "[autograd]") {
   // A [2,3] tensor must not load silently into a [3,2] one (a transposed checkpoint tensor would).
   Tensor a = Tensor::zeros({3, 2}, DType::F64);

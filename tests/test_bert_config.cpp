@@ -77,7 +77,7 @@ TEST_CASE("unsupported or invalid configs are refused with the file and key name
   CHECK_THAT(error_for(json::array()), Contains("must be a JSON object"));
 }
 
-TEST_CASE("config files: errors name the file; save and load round trip", "[config]") {
+TEST_CASE("config files: errors name the file, save and load round trip", "[config]") {
   auto dir = testing::scratch_dir("bert_config");
   CHECK_THROWS_WITH(load_bert_config(dir / "absent.json"), Contains("absent.json") && Contains("cannot open"));
   std::ofstream(dir / "broken.json") << "{\"hidden_size\": 12,";

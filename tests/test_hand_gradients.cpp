@@ -115,7 +115,7 @@ TEST_CASE("hand-derived backward: the adapter with its gate and the reused Layer
 // §3 LoRA, gated and ungated; the merge
 // ---------------------------------------------------------------------------------------------------
 
-TEST_CASE("hand-derived backward: LoRA gated and ungated, with dL/dx; merging adds s·B·A to W", "[hand]") {
+TEST_CASE("hand-derived backward: LoRA gated and ungated, with dL/dx, merging adds s·B·A to W", "[hand]") {
   start_case(300);
   const int rank = 2;
   for (const Variant& variant : kVariants) {

@@ -36,7 +36,7 @@ Tensor attention_with_prefix(const PrefixTuning& prefix, const AttentionInputs& 
 
 }  // namespace
 
-TEST_CASE("hand-derived backward: prefix-tuning through the softmax, g_P and the MLP; eject stops it at P",
+TEST_CASE("hand-derived backward: prefix-tuning through the softmax, g_P and the MLP, eject stops it at P",
           "[hand]") {
   start_case(500);
   const int64_t d = H / kHeads;
@@ -108,7 +108,7 @@ TEST_CASE("hand-derived backward: prefix-tuning through the softmax, g_P and the
 // §5 BitFit through the feed-forward sublayer
 // ---------------------------------------------------------------------------------------------------
 
-TEST_CASE("hand-derived backward: BitFit trains only biases; dy reaches them through frozen weights", "[hand]") {
+TEST_CASE("hand-derived backward: BitFit trains only biases, dy reaches them through frozen weights", "[hand]") {
   start_case(600);
   tape().clear();
   const int64_t I = 8;

@@ -70,7 +70,7 @@ TEST_CASE("slurm flags: time, memory, partition and sbatch options are checked u
   CHECK(slurm_array_spec({4}, 0) == "4");
 }
 
-TEST_CASE("sweep --scheduler slurm --dry-run prints the job array and writes nothing; bad flags exit 2",
+TEST_CASE("sweep --scheduler slurm --dry-run prints the job array and writes nothing, bad flags exit 2",
           "[slurm]") {
   const fs::path root = testing::scratch_dir("slurm_dry_run");
   const auto s = testing::make_synthetic_setup(root);
@@ -109,7 +109,7 @@ TEST_CASE("sweep --scheduler slurm --dry-run prints the job array and writes not
   }
 }
 
-TEST_CASE("slurm submissions: only unfinished cells that are not queued; --run-cell; --status", "[slurm]") {
+TEST_CASE("slurm submissions: only unfinished cells that are not queued, --run-cell, --status", "[slurm]") {
   const fs::path root = testing::scratch_dir("slurm_fake");
   const auto s = testing::make_synthetic_setup(root);
   const fs::path sweep = root / "sweep", bin = root / "bin";
