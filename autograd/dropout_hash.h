@@ -30,6 +30,15 @@ UNIPELT_HOST_DEVICE inline int64_t dropout_bits(uint64_t seed, int64_t i) {
   return static_cast<int64_t>(z >> 11);
 }
 
+// The seed whose element i draws what element `offset` + i draws under `seed`:
+//   dropout_bits(dropout_seed_at(s, o), i) == dropout_bits(s, o + i)
+// because the hash starts from s + φ·(i + 1), and s + φ·o + φ·(i + 1) = s + φ·(o + i + 1) (mod 2^64). A
+// shard of a batch (data-parallel training, train/distributed.h) draws its slice of the whole batch's
+// mask this way, without a new kernel argument; offset 0 is the seed itself.
+UNIPELT_HOST_DEVICE inline uint64_t dropout_seed_at(uint64_t seed, int64_t offset) {
+  return seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(offset);
+}
+
 // Element i is kept when dropout_bits(seed, i) >= dropout_keep_threshold(p); p in [0, 1).
 inline int64_t dropout_keep_threshold(double p) { return static_cast<int64_t>(std::ceil(p * 0x1.0p53)); }
 

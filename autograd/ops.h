@@ -49,8 +49,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 // ---- ops_embedding.cpp -------------------------------------------------------------------
 // ids (I32) [...] , table [V, D] -> [..., D]. Backward scatter-adds into the table.
 Tensor embedding(const Tensor& ids, const Tensor& table);
-// Dropout with probability p; identity when !training or p == 0. The mask is drawn from `seed`.
-Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training);
+// Dropout with probability p; identity when !training or p == 0. The mask is drawn from `seed`: element i
+// of x gets the mask bit of element index_offset + i (a shard of a larger tensor draws its own slice).
+Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training, int64_t index_offset = 0);
 
 // ---- ops_shape.cpp -----------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1

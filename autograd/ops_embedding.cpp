@@ -1,4 +1,5 @@
 // Embedding lookup (gather; backward scatter-adds into the table) and dropout (seeded mask, regenerated in backward).
+#include "autograd/dropout_hash.h"
 #include "autograd/op_util.h"
 
 namespace unipelt::ops {
@@ -29,10 +30,12 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
 // y = x ⊙ mask, mask ∈ {0, 1/(1-p)} drawn from `seed` (inverted dropout); dx = dy ⊙ mask.
 // The mask is a pure function of (seed, index), so backward regenerates it instead of saving it: the
 // closure keeps two numbers, not an activation-sized tensor.
-Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training) {
+Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training, int64_t index_offset) {
   detail::check_float("dropout", x);
   check(p >= 0.0 && p < 1.0, "dropout", "probability must be in [0, 1), got " + std::to_string(p));
+  check(index_offset >= 0, "dropout", "index offset must be >= 0, got " + std::to_string(index_offset));
   if (!training || p == 0.0) return x;
+  seed = dropout_seed_at(seed, index_offset);  // the same seed when the offset is 0
   Tensor y = detail::empty_like(x);
   be(x).dropout(x.dtype(), x.numel(), p, seed, x.data(), y.data());
   if (needs_grad({&x})) {

@@ -37,6 +37,10 @@ struct ForwardContext {
   bool training = false;
   uint64_t seed = 0;
   uint64_t calls = 0;
+  // Data-parallel training (train/distributed.h): this batch is the shard of a larger batch that starts
+  // after `example_offset` examples. Dropout then draws, for each [B, ...] tensor, the mask of these rows
+  // of the whole batch's tensor, so the masks do not depend on how the batch was split (0: a whole batch).
+  int64_t example_offset = 0;
   uint64_t next_seed() { return seed * 0x100000001B3ull + (++calls); }
 };
 
@@ -76,8 +80,12 @@ class LayerNorm : public Module {
 class Dropout {
  public:
   explicit Dropout(double p = 0.0) : p_(p) {}
+  // x is [B, ...] (hidden states [B,T,H], attention probabilities [B,heads,T,P+T], pooled [B,H]): element
+  // i of this shard is element example_offset·(numel/B) + i of the whole batch's tensor.
   Tensor forward(const Tensor& x, ForwardContext& ctx) const {
-    return ctx.training && p_ > 0 ? ops::dropout(x, p_, ctx.next_seed(), true) : x;
+    if (!ctx.training || p_ <= 0) return x;
+    const int64_t per_example = x.numel() / x.size(0);
+    return ops::dropout(x, p_, ctx.next_seed(), true, ctx.example_offset * per_example);
   }
 
  private:

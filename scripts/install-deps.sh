@@ -2,8 +2,11 @@
 # Installs every build and test dependency from Debian 12 packages. The one install list of the project:
 # the README commands and CI all call this script.
 set -euo pipefail
+# openmpi-bin + libopenmpi-dev: data-parallel `mpirun -np N unipelt train` (built when CMake finds MPI);
+# slurm-wlm + munge: the real one-node Slurm the sweep's Slurm test starts (docs/cluster.md).
 PACKAGES=(build-essential cmake pkg-config libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev libutf8proc-dev
-          libzip-dev librsvg2-bin curl ca-certificates unzip zip clang libclang-rt-14-dev)
+          libzip-dev librsvg2-bin curl ca-certificates unzip zip clang libclang-rt-14-dev openmpi-bin libopenmpi-dev
+          slurm-wlm munge)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

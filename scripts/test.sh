@@ -47,7 +47,9 @@ if [ "${UNIPELT_SANITIZE:-1}" = 0 ]; then
   exit 0
 fi
 sanitize() {
-  cmake -S . -B "$SAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUNIPELT_CUDA=OFF -DUNIPELT_FUZZ=ON \
+  # Without MPI: OpenMPI's own start-up allocations read as leaks to LeakSanitizer; stage 2 ran the
+  # MPI test on the normal build.
+  cmake -S . -B "$SAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUNIPELT_CUDA=OFF -DUNIPELT_MPI=OFF -DUNIPELT_FUZZ=ON \
         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
   cmake --build "$SAN_DIR" -j"$JOBS" --target unipelt_tests fuzzers  # (not bench: stage 1 built it)
   # The shell tests (fetch_data, layers) run no compiled code: stage 2 covered them.

@@ -10,6 +10,7 @@
 #include <exception>
 #include <filesystem>
 #include <stdexcept>
+#include <optional>
 #include <string>
 
 #include "autograd/tensor.h"
@@ -113,5 +114,26 @@ inline int run_command(const std::string& command, std::string* output) {
   const int status = pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+// Sets an environment variable for as long as the object lives, then puts back what was there. A test
+// must not leave one behind: OPENBLAS_NUM_THREADS=1, say, changes the rounding of the child processes of
+// every later test (the in-process and CLI runs of test_train.cpp would no longer agree bit for bit).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace unipelt::testing

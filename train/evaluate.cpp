@@ -60,10 +60,25 @@ std::map<std::string, double> task_metrics(const std::string& task, const std::v
   return compute_task_metrics(task, pred, gold);
 }
 
+// Sums the ranks' partial results: the predictions (each example's comes from one rank, the others add
+// zeros, so the sum is exact), the gate sums (the same names on every rank that evaluated a batch, and
+// every rank did) and the loss, in one all-reduce.
+void reduce_sums(Communicator& comm, std::vector<double>& predictions, std::map<std::string, double>& gate_sums,
+                 double& loss_sum) {
+  std::vector<double> flat = predictions;
+  for (const auto& [name, sum] : gate_sums) flat.push_back(sum);
+  flat.push_back(loss_sum);
+  comm.all_reduce_sum(flat.data(), flat.size());
+  std::copy(flat.begin(), flat.begin() + static_cast<long>(predictions.size()), predictions.begin());
+  size_t at = predictions.size();
+  for (auto& [name, sum] : gate_sums) sum = flat[at++];
+  loss_sum = flat[at];
+}
+
 }  // namespace
 
 EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
-                    int batch_size, int pad_to, bool with_labels) {
+                    int batch_size, int pad_to, bool with_labels, Communicator& comm) {
   NoGradGuard no_grad;
   const bool regression = model.base().is_regression();
   // Sort by length so that each batch pads little (results are put back in the original order).
@@ -75,7 +90,10 @@ EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector
   r.predictions.assign(data.size(), 0.0);
   std::map<std::string, double> gate_sums;
   double loss_sum = 0.0;
-  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
+  const size_t batches = (order.size() + static_cast<size_t>(batch_size) - 1) / static_cast<size_t>(batch_size);
+  const bool sharded = comm.size() > 1 && batches >= static_cast<size_t>(comm.size());
+  for (size_t start = 0, b = 0; start < order.size(); start += static_cast<size_t>(batch_size), ++b) {
+    if (sharded && b % static_cast<size_t>(comm.size()) != static_cast<size_t>(comm.rank())) continue;
     const std::vector<size_t> idx(order.begin() + static_cast<long>(start),
                                   order.begin() + static_cast<long>(std::min(order.size(), start + batch_size)));
     Batch batch = make_batch(data, idx, regression, with_labels, pad_to, model.base().dtype(), model.base().device());
@@ -95,6 +113,7 @@ EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector
       gate_sums[name] += std::accumulate(values.begin(), values.end(), 0.0);
     }
   }
+  if (sharded) reduce_sums(comm, r.predictions, gate_sums, loss_sum);
   r.gates = per_layer_gates(gate_sums, data.size());
   if (with_labels && !data.empty()) {
     r.loss = loss_sum / static_cast<double>(data.size());

@@ -10,6 +10,7 @@
 
 #include "datasets/encoding.h"
 #include "pelt/unipelt.h"
+#include "train/distributed.h"
 
 namespace unipelt {
 
@@ -29,7 +30,10 @@ struct NonFiniteError : std::runtime_error {
 // (each batch padded to its longest sequence, or to pad_to when that is larger); results come back in
 // input order. Labels are needed for metrics and loss. Throws NonFiniteError naming the first example
 // whose logits, gates or loss are not finite.
+// With several ranks (train/distributed.h) rank r evaluates batches r, r + N, ... of the same batches and
+// the sums come back to every rank: the predictions, so the metrics, exactly those of one process (when
+// there are fewer batches than ranks, every rank evaluates all of them).
 EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
-                    int batch_size, int pad_to, bool with_labels = true);
+                    int batch_size, int pad_to, bool with_labels = true, Communicator& comm = single_process());
 
 }  // namespace unipelt

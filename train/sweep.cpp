@@ -91,6 +91,18 @@ nlohmann::json read_sweep_manifest(const fs::path& root) {
   return saved;
 }
 
+SweepGrid sweep_manifest_grid(const nlohmann::json& manifest) {
+  try {
+    const nlohmann::json& g = manifest.at("grid");
+    SweepGrid grid{g.at("tasks").get<std::vector<std::string>>(), g.at("methods").get<std::vector<std::string>>(), {},
+                   g.at("data_seeds").get<std::vector<uint64_t>>()};
+    for (const std::string& k : g.at("k").get<std::vector<std::string>>()) grid.ks.push_back(parse_k(k));
+    return grid;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("sweep.json: \"grid\" is not a sweep grid: ") + e.what());
+  }
+}
+
 void check_sweep_manifest(const fs::path& root, const nlohmann::json& manifest) {
   const nlohmann::json saved = read_sweep_manifest(root);
   if (saved.is_null()) return;

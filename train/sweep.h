@@ -1,6 +1,7 @@
 // `unipelt sweep`: every (task, method, K, data seed) of a grid as a child `unipelt train` process,
 // at most `jobs` at a time, resumable. The grid and the manifest are in sweep.cpp, the process
-// supervisor in sweep_local.cpp; docs/training.md ("Sweeps") describes the usage.
+// supervisor in sweep_local.cpp, the Slurm scheduler in sweep_slurm.h; docs/training.md ("Sweeps") and
+// docs/cluster.md describe the usage.
 //
 //   SWEEP/<task>/<method>/k<K>/seed<S>/   one run directory (train/run_dir.h), plus train.log (the
 //                                         child's stdout and stderr, appended to on every attempt)
@@ -90,6 +91,8 @@ nlohmann::json sweep_manifest(const SweepOptions& options, const std::vector<std
 void check_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
 // SWEEP/sweep.json as saved (null when there is none); throws naming the file when it is not valid.
 nlohmann::json read_sweep_manifest(const std::filesystem::path& root);
+// The grid a manifest records; throws std::runtime_error when its "grid" is not one.
+SweepGrid sweep_manifest_grid(const nlohmann::json& manifest);
 void write_sweep_manifest(const std::filesystem::path& root, const nlohmann::json& manifest);
 
 }  // namespace unipelt

@@ -22,7 +22,9 @@
 #include "nn/file_io.h"
 #include "nn/optim.h"
 #include "pelt/checkpoint.h"
+#include "train/distributed.h"
 #include "train/run_dir.h"
+#include "train/train_progress.h"
 
 namespace unipelt {
 
@@ -55,48 +57,18 @@ class SigintGuard {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// One progress line: rewritten in place on a terminal, printed every `every` steps otherwise.
-class Progress {
- public:
-  explicit Progress(std::ostream& out) : out_(out), tty_(isatty(STDERR_FILENO) != 0) {}
-  void update(int epoch, int epochs, int64_t step, int64_t steps_in_epoch, int64_t step_in_epoch, double loss,
-              double examples_per_s, double eta_s) {
-    std::ostringstream line;
-    line << "epoch " << epoch << "/" << epochs << "  step " << step_in_epoch << "/" << steps_in_epoch << " (" << step
-         << ")  loss " << std::fixed;
-    line.precision(4);
-    line << loss << "  " << static_cast<int>(examples_per_s) << " ex/s  ETA " << static_cast<int>(eta_s) << "s";
-    if (tty_) out_ << "\r" << line.str() << "   " << std::flush;
-    else if (step_in_epoch == steps_in_epoch) out_ << line.str() << "\n" << std::flush;
-  }
-  void message(const std::string& text) { out_ << (tty_ ? "\r" : "") << text << "\n" << std::flush; }
-
- private:
-  std::ostream& out_;
-  bool tty_;
-};
-
-std::string format_metrics(const std::map<std::string, double>& m) {
-  std::ostringstream out;
-  out.precision(4);
-  out << std::fixed;
-  bool first = true;
-  for (const auto& [k, v] : m) {
-    out << (first ? "" : " ") << k << " " << v;
-    first = false;
-  }
-  return out.str();
-}
-
 // CPU copies that stay as they are while training goes on (a CPU tensor's to(CPU) would be the same tensor).
 std::vector<std::pair<std::string, Tensor>> snapshot(std::vector<std::pair<std::string, Tensor>> tensors) {
   for (auto& [name, t] : tensors) t = t.clone();
   return tensors;
 }
 
-// Everything one invocation of train_glue holds while it runs.
+// Everything one invocation of train_glue holds while it runs. With data parallelism (distributed.h)
+// every rank has one; rank 0 alone writes the run directory.
 struct Session {
-  Session(const TrainConfig& c, std::ostream& log) : config(c), out(c.out_dir), task(task_info(c.task)), progress(log) {}
+  Session(const TrainConfig& c, std::ostream& log, Communicator& comm)
+      : config(c), out(c.out_dir), task(task_info(c.task)), progress(log), comm(comm) {}
+  bool writes_run_directory() const { return comm.rank() == 0; }
   const TrainConfig& config;
   const fs::path out;
   const TaskInfo& task;
@@ -115,6 +87,8 @@ struct Session {
   nlohmann::json checkpoint_config;  // best/pelt_config.json
   TrainingState state;
   double prior_seconds = 0.0;  // spent by earlier, interrupted invocations
+  Communicator& comm;
+  std::unique_ptr<GradientAllReduce> gradients;  // over s.params
 };
 
 // A finished run's results.json as a TrainResult (`--resume` of a finished run does nothing more).
@@ -185,29 +159,55 @@ void print_run_header(Session& s, const BertLoadReport& report) {
        << s.test.size() << ")  method " << c.pelt.method << "  lr " << c.resolved_lr() << "  trainable parameters "
        << counts.trained << " (+ head " << counts.head << ")";
   s.progress.message(head.str());
+  if (s.comm.size() > 1)
+    s.progress.message("data parallel: " + s.comm.describe() + "; each step all-reduces " +
+                       std::to_string(s.gradients->values()) + " gradient values (" + dtype_name(c.dtype) + ", " +
+                       std::to_string(s.gradients->bytes()) + " bytes), the trainable parameters only");
+}
+
+// Data parallelism: every rank reads what rank 0 writes (a resumed state, best/), so all of them must see
+// the run directory. Called after rank 0 wrote config.json.
+void require_shared_run_directory(Session& s) {
+  if (s.comm.size() == 1) return;
+  s.comm.barrier();
+  require_same_on_every_rank(s.comm, fs::exists(s.out / "config.json") ? 1 : 0,
+                             "whether " + (s.out / "config.json").string() + " exists");
+}
+
+// ... and every rank holds the same replica: the same parameters after the same number of steps.
+void require_same_replicas(Session& s) {
+  if (s.comm.size() == 1) return;
+  require_same_on_every_rank(s.comm, s.gradients->parameters_hash() ^ static_cast<uint64_t>(s.state.step),
+                             "the parameters or the step count");
 }
 
 // Everything before the first step: the rules that need the model, the directory, data, model, state.
-std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::ostream& log) {
+std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::ostream& log, Communicator& comm) {
   validate_against_model(config, load_bert_config(fs::path(config.model_dir) / "config.json"));
-  auto s = std::make_unique<Session>(config, log);
-  s->lock.emplace(s->out);
-  for (const fs::path& stale : remove_stale_temporaries(s->out))
-    s->progress.message("removed " + stale.string() + " (left by a killed write)");
+  auto s = std::make_unique<Session>(config, log, comm);
+  if (s->writes_run_directory()) {
+    s->lock.emplace(s->out);
+    for (const fs::path& stale : remove_stale_temporaries(s->out))
+      s->progress.message("removed " + stale.string() + " (left by a killed write)");
+  }
   prepare_data(*s);
   const BertLoadReport report = prepare_model(*s);
   // Only once the data and the model have loaded: a run refused for its inputs leaves no config.json
   // behind, so the corrected command runs without --resume.
-  write_file_atomically(s->out / "config.json", config.to_json().dump(2) + "\n");
+  if (s->writes_run_directory()) write_file_atomically(s->out / "config.json", config.to_json().dump(2) + "\n");
+  require_shared_run_directory(*s);
   if (resume) {
     if (auto loaded = load_training_state(s->out, *s->model, *s->optimizer, s->fingerprint, config,
                                           s->steps_per_epoch)) {
       s->state = std::move(*loaded);
-      write_derived_files(s->out, s->state, s->checkpoint_config, true);  // a crash may have left them stale
+      if (s->writes_run_directory())  // a crash may have left them stale
+        write_derived_files(s->out, s->state, s->checkpoint_config, true);
       s->progress.message("resuming after epoch " + std::to_string(s->state.epoch));
     }
   }
   s->prior_seconds = s->state.wall_seconds;
+  s->gradients = std::make_unique<GradientAllReduce>(s->params);
+  require_same_replicas(*s);
   print_run_header(*s, report);
   return s;
 }
@@ -229,12 +229,18 @@ std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point ep
     const auto first = order.begin() + step * c.batch_size;
     const std::vector<size_t> idx(first, order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()),
                                                                            (step + 1) * c.batch_size));
-    Batch batch = make_batch(s.train, idx, regression, true, s.pad_to, c.dtype, c.device);
-    ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s.state.step), 0};
+    const ShardedBatch mine = shard_of(s.comm, s.train, idx, s.pad_to);  // one process: the whole batch
     tape().clear();
     for (const NamedTensor& p : s.params) p.tensor.zero_grad();
-    auto outputs = s.model->forward(batch, ctx);
-    const double loss = outputs.loss.item();
+    BertForSequenceClassification::Output outputs;
+    if (!mine.indices.empty()) {
+      Batch batch = make_batch(s.train, mine.indices, regression, true, mine.pad_to, c.dtype, c.device);
+      ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s.state.step), 0,
+                         mine.example_offset};
+      outputs = s.model->forward(batch, ctx);
+    }
+    const double loss = GradientAllReduce::mean_loss(s.comm, outputs.loss.defined() ? outputs.loss.item() : 0.0,
+                                                     mine.indices.size(), idx.size());
     if (!std::isfinite(loss)) {
       tape().clear();
       throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) + " step " +
@@ -242,7 +248,8 @@ std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point ep
                                std::to_string(s.state.epoch) + ") and best checkpoint are kept in " + s.out.string() +
                                "; try a lower --lr");
     }
-    backward(outputs.loss);
+    if (outputs.loss.defined()) backward(outputs.loss);
+    s.gradients->reduce(s.comm, mine.indices.size(), idx.size());  // one process: nothing
     clip_grad_norm(s.params, c.max_grad_norm);
     s.optimizer->step(linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps));
     ++s.state.step;
@@ -253,7 +260,7 @@ std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point ep
     s.progress.update(epoch, c.epochs, s.state.step, s.steps_per_epoch, step + 1,
                       loss_sum / static_cast<double>(step + 1), ex_per_s,
                       elapsed / static_cast<double>(step + 1) * static_cast<double>(s.steps_per_epoch - step - 1));
-    if (g_interrupted) return std::nullopt;
+    if (any_rank(s.comm, g_interrupted)) return std::nullopt;
   }
   losses.mean = loss_sum / static_cast<double>(s.steps_per_epoch);
   return losses;
@@ -263,7 +270,7 @@ std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point ep
 void end_epoch(Session& s, int epoch, const EpochLosses& losses, Clock::time_point started,
                Clock::time_point epoch_start) {
   const TrainConfig& c = s.config;
-  EvalResult dev = evaluate(*s.model, s.task.name, s.dev, c.eval_batch_size, s.pad_to);
+  EvalResult dev = evaluate(*s.model, s.task.name, s.dev, c.eval_batch_size, s.pad_to, true, s.comm);
   const double metric = dev.metrics.at("main");
   TrainingState& st = s.state;
   st.epoch = epoch;
@@ -286,8 +293,11 @@ void end_epoch(Session& s, int epoch, const EpochLosses& losses, Clock::time_poi
                         {"seconds", seconds_since(epoch_start)},
                         {"step_losses", losses.steps}});
   st.wall_seconds = s.prior_seconds + seconds_since(started);
-  save_training_state(s.out, st, *s.model, *s.optimizer, s.fingerprint);  // the one commit that counts
-  write_derived_files(s.out, st, s.checkpoint_config, improved);
+  require_same_replicas(s);
+  if (s.writes_run_directory()) {
+    save_training_state(s.out, st, *s.model, *s.optimizer, s.fingerprint);  // the one commit that counts
+    write_derived_files(s.out, st, s.checkpoint_config, improved);
+  }
   s.progress.message("epoch " + std::to_string(epoch) + "  train loss " + std::to_string(losses.mean) + "  dev " +
                      format_metrics(dev.metrics) + (improved ? "  (best)" : ""));
 }
@@ -298,9 +308,10 @@ TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_byt
   // The base is reloaded from disk on purpose: BitFit and fine-tuning changed it, and the checkpoint's
   // base hash refers to the pretrained weights.
   auto fresh_base = load_bert(c.model_dir, s.load);
+  s.comm.barrier();  // rank 0 has written best/
   auto best = load_pelt_checkpoint(s.out / "best", *fresh_base);
-  const EvalResult dev = evaluate(*best, s.task.name, s.dev, c.eval_batch_size, s.pad_to);
-  const EvalResult test = evaluate(*best, s.task.name, s.test, c.eval_batch_size, s.pad_to);
+  const EvalResult dev = evaluate(*best, s.task.name, s.dev, c.eval_batch_size, s.pad_to, true, s.comm);
+  const EvalResult test = evaluate(*best, s.task.name, s.test, c.eval_batch_size, s.pad_to, true, s.comm);
   TrainResult result;
   result.finished = true;
   result.epochs_run = s.state.epoch;
@@ -308,23 +319,27 @@ TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_byt
   result.best_dev = dev.metrics;
   result.test = test.metrics;
   result.wall_seconds = s.prior_seconds + seconds_since(started);
-  const nlohmann::json results = {{"task", s.task.name},
-                                  {"method", c.pelt.method},
-                                  {"k", c.k},
-                                  {"data_seed", c.data_seed},
-                                  {"seed", c.seed},
-                                  {"best_epoch", s.state.best_epoch},
-                                  {"epochs_run", s.state.epoch},
-                                  {"early_stopped", s.state.epoch < c.epochs},
-                                  {"best_dev", dev.metrics},
-                                  {"test", test.metrics},
-                                  {"test_gates", test.gates},
-                                  {"wall_seconds", result.wall_seconds},
-                                  {"peak_tensor_bytes", peak_tensor_bytes},
-                                  {"peak_rss_bytes", peak_rss_bytes},
-                                  {"trainable_parameters", count_parameters(*s.model).trained},
+  nlohmann::json results = {{"task", s.task.name},
+                            {"method", c.pelt.method},
+                            {"k", c.k},
+                            {"data_seed", c.data_seed},
+                            {"seed", c.seed},
+                            {"best_epoch", s.state.best_epoch},
+                            {"epochs_run", s.state.epoch},
+                            {"early_stopped", s.state.epoch < c.epochs},
+                            {"best_dev", dev.metrics},
+                            {"test", test.metrics},
+                            {"test_gates", test.gates},
+                            {"wall_seconds", result.wall_seconds},
+                            {"peak_tensor_bytes", peak_tensor_bytes},
+                            {"peak_rss_bytes", peak_rss_bytes},
+                            {"trainable_parameters", count_parameters(*s.model).trained},
                                   {"optimizer_state_floats", s.optimizer->state_numel()}};
-  write_file_atomically(s.out / "results.json", results.dump(2) + "\n");
+  if (s.comm.size() > 1)
+    results["data_parallel"] = {{"ranks", s.comm.size()},
+                                {"allreduce_values_per_step", s.gradients->values()},
+                                {"allreduce_bytes_per_step", s.gradients->bytes()}};
+  if (s.writes_run_directory()) write_file_atomically(s.out / "results.json", results.dump(2) + "\n");
   s.progress.message("best dev epoch " + std::to_string(s.state.best_epoch) + ": " + format_metrics(dev.metrics));
   s.progress.message("test (GLUE dev set): " + format_metrics(test.metrics));
   return result;
@@ -333,14 +348,23 @@ TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_byt
 }  // namespace
 
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log) {
+  return train_glue(config, resume, log, single_process());
+}
+
+TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& rank0_log, Communicator& comm) {
+  std::ostream quiet(nullptr);  // the other ranks' progress would repeat rank 0's
+  std::ostream& log = comm.rank() == 0 ? rank0_log : quiet;
   config.validate();
   const auto started = Clock::now();
   check_run_directory(config, resume);
-  if (resume && fs::exists(fs::path(config.out_dir) / "results.json")) {
+  const bool finished_before = resume && fs::exists(fs::path(config.out_dir) / "results.json");
+  // (With several ranks also the point after which rank 0 may write: every rank has checked the directory.)
+  require_same_on_every_rank(comm, finished_before ? 1 : 0, "whether the run has finished");
+  if (finished_before) {
     Progress(log).message("run already finished: " + (fs::path(config.out_dir) / "results.json").string());
     return finished_result(config.out_dir);
   }
-  std::unique_ptr<Session> s = prepare(config, resume, log);
+  std::unique_ptr<Session> s = prepare(config, resume, log, comm);
 
   SigintGuard sigint;
   backend(config.device).reset_peak();
@@ -355,13 +379,14 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log
       break;
     }
     end_epoch(*s, epoch, *losses, started, epoch_start);
-    if (g_interrupted) {  // Ctrl-C during the evaluation or the saves: the state just saved is complete
+    if (any_rank(comm, g_interrupted)) {  // Ctrl-C during the evaluation or the saves: the state just saved is complete
       s->progress.message("interrupted after epoch " + std::to_string(epoch) + ": state saved; rerun with --resume");
       break;
     }
     if (config.stop_after_epochs > 0 && ++epochs_this_run >= config.stop_after_epochs) break;
   }
-  const bool done = !g_interrupted && (s->state.epoch >= config.epochs || s->state.bad_epochs >= config.patience);
+  const bool done = !any_rank(comm, g_interrupted) && (s->state.epoch >= config.epochs ||
+                                                       s->state.bad_epochs >= config.patience);
   sigint.restore();  // the final evaluation is short; Ctrl-C there ends the program
   // Memory of the training itself (read before the base model is loaded a second time in finish()).
   const size_t peak_tensor_bytes = backend(config.device).memory_stats().peak_bytes;

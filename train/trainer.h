@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/settings.h"
 
@@ -28,5 +29,9 @@ struct TrainResult {
 // std::invalid_argument for settings that break a rule (naming the flag) before any work, and
 // std::runtime_error for everything else (data, model, a diverged loss: the last good state is kept).
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log);
+// The same run as one rank of a data-parallel group (train/distributed.h; `mpirun -np N unipelt train`):
+// the losses and metrics of the single-process run, whatever N. Only rank 0 writes the run directory
+// and the log; every rank must see the directory (a shared filesystem on several machines).
+TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log, Communicator& comm);
 
 }  // namespace unipelt

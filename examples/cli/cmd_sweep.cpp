@@ -1,11 +1,13 @@
 // `unipelt sweep`: train every (task, method, K, data seed) of a grid as child processes, then write the
-// Table-1 style report. `--report-only` rebuilds the report from the runs already on disk.
+// Table-1 style report. `--report-only` rebuilds the report from the runs already on disk. The other
+// schedulers (Slurm), --status and --run-cell are in cmd_sweep_cluster.cpp.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "datasets/glue.h"
 #include "examples/cli/settings_flags.h"
+#include "examples/cli/sweep_cli.h"
 #include "nn/file_io.h"
 #include "train/plot.h"
 #include "train/report.h"
@@ -16,14 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct SweepCliOptions {
-  std::string tasks, methods, ks = "100", seeds = "111,222,333,444,555";
-  std::string model, data, out, report, std_kind = "population";
-  int jobs = 1;
-  bool report_only = false;
-  // training flags given, passed to every `unipelt train`
-  std::shared_ptr<unipelt::cli::SettingValues> passthrough = std::make_shared<unipelt::cli::SettingValues>();
-};
+using unipelt::cli::SweepCliOptions;
 
 // The process's own command line, as typed (argv[0] included).
 std::vector<std::string> own_command_line() {
@@ -50,36 +45,6 @@ std::vector<std::string> command_history(const fs::path& root) {
   if (saved.contains("commands"))
     for (const auto& c : saved["commands"]) history.push_back(join_command(c.get<std::vector<std::string>>()));
   return history;
-}
-
-// The grid and the training flags, checked before anything is written: the names, and the passed-through
-// settings against the model (one run's worth: --max-len, --adapter-size, ...).
-unipelt::SweepOptions sweep_options(const SweepCliOptions& o) {
-  using namespace unipelt;
-  if (o.tasks.empty() || o.methods.empty())
-    throw std::invalid_argument("sweep: --tasks and --methods are required (except with --report-only)");
-  if (o.model.empty() || o.data.empty())
-    throw std::invalid_argument("sweep: --model and --data are required (except with --report-only)");
-  SweepOptions s;
-  s.binary = fs::read_symlink("/proc/self/exe");
-  s.root = o.out;
-  s.model_dir = fs::absolute(o.model).string();
-  s.data_dir = fs::absolute(o.data).string();
-  s.jobs = o.jobs;
-  s.grid.tasks = split_list(o.tasks);
-  s.grid.methods = split_list(o.methods);
-  for (const auto& k : split_list(o.ks)) s.grid.ks.push_back(parse_k(k));
-  for (const auto& seed : split_list(o.seeds)) s.grid.data_seeds.push_back(parse_seed(seed));
-  for (const std::string& flag : cli::setting_flags({SettingScope::Run}))  // table order, as train applies them
-    if (auto it = o.passthrough->find(flag); it != o.passthrough->end()) {
-      s.train_flags.push_back(flag);
-      s.train_flags.push_back(it->second);
-    }
-  expand_grid(s.grid);
-  TrainConfig one_run;
-  apply_settings(one_run, *o.passthrough);
-  validate_against_model(one_run, load_bert_config(fs::path(s.model_dir) / "config.json"));
-  return s;
 }
 
 // Runs the grid; returns the exit status (0, 1 when a run failed, 130 when interrupted).
@@ -117,24 +82,22 @@ std::vector<unipelt::RunRecord> report_runs(const SweepCliOptions& o) {
 
 void run_sweep_command(const SweepCliOptions& o) {
   using namespace unipelt;
-  const fs::path root(o.out);
   const std::vector<std::string> command = own_command_line();
+  cli::check_cluster_flags(o);
+  if (o.status) return cli::print_sweep_status(o);
+  if (o.run_cell >= 0) {
+    if (const int code = cli::run_one_cell(o)) throw cli::Exit{code};
+    return;
+  }
   int exit_code = 0;
   if (o.report_only) {
-    if (!fs::is_directory(root)) throw std::runtime_error(o.out + ": no such sweep directory");
+    if (!fs::is_directory(o.out)) throw std::runtime_error(o.out + ": no such sweep directory");
+  } else if (o.scheduler == "slurm") {
+    if (!cli::submit_to_slurm(o, command)) return;  // the cells run later: --status, then --report-only
   } else {
     exit_code = run_grid(o, command);
   }
-  ReportOptions report;
-  report.std_kind = o.std_kind == "sample" ? StdKind::Sample : StdKind::Population;
-  report.commands = command_history(root);
-  if (o.report_only) report.commands.push_back("# report: " + join_command(command));
-  const fs::path report_path = o.report.empty() ? root / "report.md" : fs::path(o.report);
-  std::vector<fs::path> figures;
-  const std::string text = write_sweep_report(report_path, report_runs(o), report, &figures);
-  std::cout << text << std::flush;
-  std::fprintf(stderr, "report: %s\n", report_path.c_str());
-  for (const fs::path& figure : figures) std::fprintf(stderr, "figure: %s\n", figure.c_str());
+  cli::report_sweep(o, command);
   if (exit_code) throw cli::Exit{exit_code};
 }
 
@@ -162,11 +125,54 @@ CLI::Validator list_of(const std::string& flag) {
 
 namespace unipelt::cli {
 
+// The grid and the training flags, checked before anything is written: the names, and the passed-through
+// settings against the model (one run's worth: --max-len, --adapter-size, ...).
+SweepOptions sweep_options(const SweepCliOptions& o) {
+  if (o.tasks.empty() || o.methods.empty())
+    throw std::invalid_argument("sweep: --tasks and --methods are required (except with --report-only)");
+  if (o.model.empty() || o.data.empty())
+    throw std::invalid_argument("sweep: --model and --data are required (except with --report-only)");
+  SweepOptions s;
+  s.binary = fs::read_symlink("/proc/self/exe");
+  s.root = o.out;
+  s.model_dir = fs::absolute(o.model).string();
+  s.data_dir = fs::absolute(o.data).string();
+  s.jobs = o.jobs;
+  s.grid.tasks = split_list(o.tasks);
+  s.grid.methods = split_list(o.methods);
+  for (const auto& k : split_list(o.ks)) s.grid.ks.push_back(parse_k(k));
+  for (const auto& seed : split_list(o.seeds)) s.grid.data_seeds.push_back(parse_seed(seed));
+  for (const std::string& flag : cli::setting_flags({SettingScope::Run}))  // table order, as train applies them
+    if (auto it = o.passthrough->find(flag); it != o.passthrough->end()) {
+      s.train_flags.push_back(flag);
+      s.train_flags.push_back(it->second);
+    }
+  expand_grid(s.grid);
+  TrainConfig one_run;
+  apply_settings(one_run, *o.passthrough);
+  validate_against_model(one_run, load_bert_config(fs::path(s.model_dir) / "config.json"));
+  return s;
+}
+
+void report_sweep(const SweepCliOptions& o, const std::vector<std::string>& command) {
+  const fs::path root(o.out);
+  ReportOptions report;
+  report.std_kind = o.std_kind == "sample" ? StdKind::Sample : StdKind::Population;
+  report.commands = command_history(root);
+  if (o.report_only) report.commands.push_back("# report: " + join_command(command));
+  const fs::path report_path = o.report.empty() ? root / "report.md" : fs::path(o.report);
+  std::vector<fs::path> figures;
+  const std::string text = unipelt::write_sweep_report(report_path, report_runs(o), report, &figures);
+  std::cout << text << std::flush;
+  std::fprintf(stderr, "report: %s\n", report_path.c_str());
+  for (const fs::path& figure : figures) std::fprintf(stderr, "figure: %s\n", figure.c_str());
+}
+
 void add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepCliOptions>();
   auto* cmd = app.add_subcommand(
       "sweep", "Train every task x method x K x data seed as child `unipelt train` processes (resumable), then write "
-               "a Markdown report laid out like the paper's Table 1");
+               "a Markdown report laid out like the paper's Table 1; or submit the grid to Slurm as one job array");
   cmd->add_option("--tasks", o->tasks, "Comma-separated GLUE tasks, e.g. SST-2,MRPC,CoLA,RTE,QNLI,STS-B,MNLI,QQP")
       ->check(list_of("--task"));
   cmd->add_option("--methods", o->methods, "Comma-separated method presets, e.g. finetune,bitfit,adapter,prefix,lora,"
@@ -183,8 +189,8 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Sweep directory: runs go to OUT/<task>/<method>/k<K>/seed<S>")
       ->required()
       ->check(setting_rule("--out"));
-  cmd->add_option("--jobs", o->jobs, "Runs at the same time (each child then gets cores/jobs BLAS threads unless "
-                                     "OPENBLAS_NUM_THREADS is set)")
+  cmd->add_option("--jobs", o->jobs, "Runs at the same time with --scheduler local (each child then gets cores/jobs "
+                                     "BLAS threads unless OPENBLAS_NUM_THREADS is set)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--report", o->report, "Where to write the Markdown report (default: OUT/report.md)")
@@ -197,7 +203,11 @@ void add_sweep_command(CLI::App& app) {
       ->capture_default_str();
   // Training flags passed through unchanged to every run: the settings table's, with its rules.
   add_setting_flags(cmd, o->passthrough, setting_flags({SettingScope::Run}));
-  cmd->callback([o] { run_sweep_command(*o); });
+  add_cluster_flags(cmd, o);
+  cmd->callback([o, cmd] {
+    note_given_flags(*cmd, *o);
+    run_sweep_command(*o);
+  });
 }
 
 }  // namespace unipelt::cli

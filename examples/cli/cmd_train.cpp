@@ -1,9 +1,11 @@
 // `unipelt train`: fine-tune a PELT method on a GLUE task with the paper's protocol. Every flag but
 // --resume comes from the settings table (train/settings.h), so `unipelt sweep` accepts the same values.
+#include <cstdio>
 #include <iostream>
 
 #include "datasets/glue.h"
 #include "examples/cli/settings_flags.h"
+#include "train/distributed.h"
 #include "train/sweep.h"
 #include "train/trainer.h"
 
@@ -30,9 +32,19 @@ void add_train_command(CLI::App& app) {
   cmd->callback([o] {
     die_with_sweep_parent();
     const TrainConfig config = train_config_from_flags(*o->values);
-    const TrainResult result = train_glue(config, o->resume, std::cerr);
-    if (!result.finished) throw Exit{kExitInterrupted};
-    if (!result.test.empty()) std::cout << "test " << task_info(config.task).metric << " " << result.test.at("main") << "\n";
+    // `mpirun -np N unipelt train ...`: N ranks train one model (train/distributed.h); else one process.
+    Communicator& comm = process_communicator();
+    try {
+      const TrainResult result = train_glue(config, o->resume, std::cerr, comm);
+      if (!result.finished) throw Exit{kExitInterrupted};
+      if (!result.test.empty() && comm.rank() == 0)
+        std::cout << "test " << task_info(config.task).metric << " " << result.test.at("main") << "\n";
+    } catch (const std::exception& e) {
+      if (comm.size() == 1) throw;
+      // The other ranks may be waiting in a reduction for this one: end them all, with this message.
+      std::fprintf(stderr, "error (rank %d of %d): %s\n", comm.rank(), comm.size(), e.what());
+      comm.abort(dynamic_cast<const std::invalid_argument*>(&e) ? kExitUsage : kExitRuntimeError);
+    }
   });
 }
 
