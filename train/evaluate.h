@@ -3,6 +3,7 @@
 // `predict` reuse it through train/saved_run.h.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -25,10 +26,18 @@ struct NonFiniteError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Evaluates without recording anything (no-grad), in batches of `batch_size` examples sorted by length
-// (each batch padded to its longest sequence, or to pad_to when that is larger); results come back in
-// input order. Labels are needed for metrics and loss. Throws NonFiniteError naming the first example
-// whose logits, gates or loss are not finite.
+// The inference pass behind evaluate() and `unipelt predict` (train/saved_run.h): the examples sorted by
+// length (stable), cut into batches of `batch_size`, each padded to its longest sequence (or to pad_to
+// when that is larger), and run forward with gradients off: no tape, no gradient buffers, dropout off.
+// `each_batch(indices, output)` receives every batch's output with the positions of its examples in
+// `data`, so that callers put results back in input order. Labels go into the batches when with_labels.
+using InferenceBatchFn = std::function<void(const std::vector<size_t>& indices,
+                                            const BertForSequenceClassification::Output& output)>;
+void run_inference(PeltModel& model, const std::vector<EncodedExample>& data, int batch_size, int pad_to,
+                   bool with_labels, const InferenceBatchFn& each_batch);
+
+// Evaluates through run_inference; results come back in input order. Labels are needed for metrics and
+// loss. Throws NonFiniteError naming the first example whose logits, gates or loss are not finite.
 EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
                     int batch_size, int pad_to, bool with_labels = true);
 

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "autograd/backend.h"
+#include "autograd/parallel.h"
 #include "autograd/tape.h"
 #include "datasets/glue.h"
 #include "nn/bert_loader.h"
@@ -214,28 +215,18 @@ std::unique_ptr<Session> prepare(const TrainConfig& config, bool resume, std::os
 std::optional<double> run_epoch(Session& s, int epoch, Clock::time_point epoch_start) {
   const TrainConfig& c = s.config;
   const bool regression = s.task.kind == TaskKind::Regression;
-  const std::vector<size_t> order = shuffled_order(s.train.size(), c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  const std::vector<std::vector<size_t>> batches = epoch_batches(c, s.train.size(), epoch);
   double loss_sum = 0.0;
   for (int64_t step = 0; step < s.steps_per_epoch; ++step) {
-    const auto first = order.begin() + step * c.batch_size;
-    const std::vector<size_t> idx(first, order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()),
-                                                                           (step + 1) * c.batch_size));
+    const std::vector<size_t>& idx = batches[static_cast<size_t>(step)];
     Batch batch = make_batch(s.train, idx, regression, true, s.pad_to, c.dtype, c.device);
-    ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s.state.step), 0};
-    tape().clear();
-    for (const NamedTensor& p : s.params) p.tensor.zero_grad();
-    auto outputs = s.model->forward(batch, ctx);
-    const double loss = outputs.loss.item();
-    if (!std::isfinite(loss)) {
-      tape().clear();
+    const double lr = linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps);
+    const double loss = training_step(*s.model, s.params, *s.optimizer, batch, c, s.state.step, lr);
+    if (!std::isfinite(loss))
       throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) + " step " +
                                std::to_string(step + 1) + "; stopping. The last good state (epoch " +
                                std::to_string(s.state.epoch) + ") and best checkpoint are kept in " + s.out.string() +
                                "; try a lower --lr");
-    }
-    backward(outputs.loss);
-    clip_grad_norm(s.params, c.max_grad_norm);
-    s.optimizer->step(linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps));
     ++s.state.step;
     loss_sum += loss;
     const double elapsed = seconds_since(epoch_start);
@@ -319,8 +310,35 @@ TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_byt
 
 }  // namespace
 
+std::vector<std::vector<size_t>> epoch_batches(const TrainConfig& c, size_t examples, int epoch) {
+  const std::vector<size_t> order = shuffled_order(examples, c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::vector<std::vector<size_t>> batches;
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(c.batch_size))
+    batches.emplace_back(order.begin() + static_cast<long>(first),
+                         order.begin() + static_cast<long>(std::min(order.size(), first + c.batch_size)));
+  return batches;
+}
+
+double training_step(PeltModel& model, const std::vector<NamedTensor>& params, AdamW& optimizer, const Batch& batch,
+                     const TrainConfig& c, int64_t step, double lr) {
+  ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step), 0};
+  tape().clear();
+  for (const NamedTensor& p : params) p.tensor.zero_grad();
+  auto outputs = model.forward(batch, ctx);
+  const double loss = outputs.loss.item();
+  if (!std::isfinite(loss)) {
+    tape().clear();
+    return loss;
+  }
+  backward(outputs.loss);
+  clip_grad_norm(params, c.max_grad_norm);
+  optimizer.step(lr);
+  return loss;
+}
+
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log) {
   config.validate();
+  set_cpu_threads(config.threads);
   const auto started = Clock::now();
   check_run_directory(config, resume);
   if (resume && fs::exists(fs::path(config.out_dir) / "results.json")) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "nn/optim.h"
 #include "train/evaluate.h"
 #include "train/settings.h"
 
@@ -23,6 +24,18 @@ struct TrainResult {
   std::map<std::string, double> best_dev, test;
   double wall_seconds = 0.0;
 };
+
+// One epoch's batches as the trainer makes them: the `examples` training examples in the order drawn from
+// (config.seed, epoch), cut into config.batch_size-long batches (the last one shorter), each padded to
+// its longest sequence (or padded_length(config)) by make_batch. `bench epoch` times exactly these.
+std::vector<std::vector<size_t>> epoch_batches(const TrainConfig& config, size_t examples, int epoch);
+
+// One optimisation step as the trainer takes it: zero_grad, forward in training mode (dropout seeded
+// from config.seed and `step`, the run's step counter), loss.item(), backward, clip_grad_norm to
+// config.max_grad_norm, AdamW at learning rate `lr`. Returns the loss; when it is not finite, nothing is
+// updated (the tape is cleared and the caller decides).
+double training_step(PeltModel& model, const std::vector<NamedTensor>& params, AdamW& optimizer, const Batch& batch,
+                     const TrainConfig& config, int64_t step, double lr);
 
 // Runs (or, with resume, continues) a training run. Progress goes to `log`. Throws
 // std::invalid_argument for settings that break a rule (naming the flag) before any work, and
