@@ -404,7 +404,9 @@ def profile_peak_bytes(step_fn):
     return peak
 
 
-def run_preset(args, method, cfg, weights, dropouts):
+def build_training(cfg, method, weights):
+    """The preset's parameters (float32, 2 labels), its trainable tensors and their AdamW (the trainer's
+    betas, eps and weight decay): pcfg, params, trainable, opt."""
     pcfg = ur.make_pelt_config(method)
     with contextlib.redirect_stderr(io.StringIO()):  # "classifier not in model, initialised" (as ours does)
         params = ur.build_params(cfg, pcfg, weights, {}, 2, 42, torch.float32)
@@ -413,6 +415,11 @@ def run_preset(args, method, cfg, weights, dropouts):
         t.requires_grad_(n in names)
     trainable = [t for n, t in params.items() if n in names]
     opt = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    return pcfg, params, trainable, opt
+
+
+def run_preset(args, method, cfg, weights, dropouts):
+    pcfg, params, trainable, opt = build_training(cfg, method, weights)
     batch = make_batch(args.batch, args.seq_len, cfg.vocab_size)
     training = not args.no_dropout
     hidden_p, attn_p, cls_p = dropouts

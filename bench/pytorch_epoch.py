@@ -13,8 +13,6 @@ forward with dropout (fast_forward), loss.item(), backward, clip_grad_norm_(1.0)
 the cost is the same).
 """
 
-import contextlib
-import io
 import json
 import time
 
@@ -39,15 +37,7 @@ def padded_batch(examples, pad):
 
 
 def time_epoch(pb, args, method, cfg, weights, dropouts, batches):
-    ur = pb.ur
-    pcfg = ur.make_pelt_config(method)
-    with contextlib.redirect_stderr(io.StringIO()):  # "classifier not in model, initialised"
-        params = ur.build_params(cfg, pcfg, weights, {}, 2, 42, torch.float32)
-    names = set(ur.trainable_names(cfg, pcfg, 2))
-    for n, t in params.items():
-        t.requires_grad_(n in names)
-    trainable = [t for n, t in params.items() if n in names]
-    opt = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    pcfg, params, trainable, opt = pb.build_training(cfg, method, weights)
     hidden_p, attn_p, cls_p = dropouts
 
     def step(examples):
