@@ -125,6 +125,10 @@ class Backend {
   // dst[r·dst_ld + c] = src[r·src_ld + c] for r < rows, c < cols (concat and slice are built on it).
   virtual void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                        int64_t dst_ld) = 0;
+  // dst[Σ_d i_d·dst_stride[d]] = src[Σ_d i_d·src_stride[d]] for every index i of the 4-D `shape`: a copy
+  // between any two strided layouts (split_heads writes each head's gradient into its column block).
+  virtual void copy_strided(DType dtype, const int64_t shape[4], const void* src, const int64_t src_stride[4],
+                            void* dst, const int64_t dst_stride[4]) = 0;
   // out[r, :] = in[r, :] / sum(in[r, :]); a row summing to zero gives zeros (masked means).
   virtual void normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) = 0;
 

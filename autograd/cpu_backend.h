@@ -7,15 +7,30 @@
 // Float transcendentals come from cpu_vector_math.h, the dropout mask from dropout_hash.h.
 #pragma once
 
+#include <compare>
 #include <stdexcept>
+#include <vector>
 
 #include "autograd/backend.h"
 #include "autograd/dispatch.h"
 
 namespace unipelt {
 
-class CpuBackend final : public Backend {
+// One matrix product the CPU backend ran (gemm_batched's arguments; gemm is batch 1).
+struct GemmCall {
+  DType dtype;
+  bool trans_a, trans_b;
+  int64_t m, n, k, lda, stride_a, ldb, stride_b, ldc, stride_c, batch;
+  double beta;
+  auto operator<=>(const GemmCall&) const = default;
+};
+
+class CpuBackend : public Backend {
  public:
+  // While `log` is set, every product the backend runs is appended to it (bench train's GEMM bound
+  // replays them); null turns the log off. Not thread-safe: set it from the thread that runs the ops.
+  static void log_gemms(std::vector<GemmCall>* log);
+
   Device device() const override { return Device::CPU; }
   AllocatorStats memory_stats() const override;
   void reset_peak() override;
@@ -60,6 +75,8 @@ class CpuBackend final : public Backend {
   void permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) override;
   void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                int64_t dst_ld) override;
+  void copy_strided(DType dtype, const int64_t shape[4], const void* src, const int64_t src_stride[4], void* dst,
+                    const int64_t dst_stride[4]) override;
   void normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) override;
   void cross_entropy_forward(DType dtype, int64_t n, int64_t c, const void* logits, const int32_t* labels,
                              void* probs, void* loss) override;

@@ -1,19 +1,24 @@
 // CPU backend, part 2: elementwise ops with broadcasting, activations, dropout.
 //
 // These kernels are memory-bound or transcendental-bound, and in a PELT training step (frozen weights,
-// no weight-gradient GEMMs) they are a large share of the time. Two rules make them fast:
+// no weight-gradient GEMMs) they are a large share of the time. Three rules make them fast:
 //   1. The innermost loop is a plain unit-stride (or scalar-broadcast) loop the compiler vectorises:
 //      broadcast loop nests are first collapsed (collapse_dims) so that loop is as long as possible.
 //   2. Transcendentals in float use autograd/cpu_vector_math.h instead of scalar libm calls, and the
 //      compute-heavy loops are built for AVX2 and AVX-512 too (UNIPELT_CPU_KERNEL).
+//   3. Every kernel runs on the backend's threads (autograd/parallel.h) in blocks of about
+//      kElementGrain elements; a sum is cut into blocks that depend only on the shape and its partial
+//      sums are added in block order, so the thread count never changes a result.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <cblas.h>
 
 #include "autograd/cpu_backend.h"
+#include "autograd/cpu_parallel.h"
 #include "autograd/cpu_vector_math.h"
 #include "autograd/dropout_hash.h"
 
@@ -67,34 +72,46 @@ struct MulOp {
   T operator()(T x, T y) const { return x * y; }
 };
 
+// The offset of outer row r (r = (i0·shape[1] + i1)·shape[2] + i2) of a collapsed nest in an operand.
+inline int64_t row_offset(const int64_t shape[4], const int64_t stride[4], int64_t r) {
+  const int64_t i2 = r % shape[2], i01 = r / shape[2];
+  return (i01 / shape[1]) * stride[0] + (i01 % shape[1]) * stride[1] + i2 * stride[2];
+}
+
 // out (contiguous) = op(a, b) over a collapsed nest; the inner loop picks one of four stride patterns.
+// Threads take segments of rows (element-wise: any split gives the same result).
 template <class T, class Op>
 void binary_kernel(Broadcast4 bc, const T* a, const T* b, T* out, Op op) {
   int64_t* strides[2] = {bc.a_stride, bc.b_stride};
   collapse_dims(bc.shape, strides, 2);
   if (bc.numel() == 0) return;
   const int64_t n = bc.shape[3], sa = bc.a_stride[3], sb = bc.b_stride[3];
-  T* o = out;
-  for (int64_t i0 = 0; i0 < bc.shape[0]; ++i0)
-    for (int64_t i1 = 0; i1 < bc.shape[1]; ++i1)
-      for (int64_t i2 = 0; i2 < bc.shape[2]; ++i2, o += n) {
-        const T* ra = a + i0 * bc.a_stride[0] + i1 * bc.a_stride[1] + i2 * bc.a_stride[2];
-        const T* rb = b + i0 * bc.b_stride[0] + i1 * bc.b_stride[1] + i2 * bc.b_stride[2];
-        if (sa == 1 && sb == 1) {
-          for (int64_t i = 0; i < n; ++i) o[i] = op(ra[i], rb[i]);
-        } else if (sa == 1 && sb == 0) {
-          const T y = *rb;
-          for (int64_t i = 0; i < n; ++i) o[i] = op(ra[i], y);
-        } else if (sa == 0 && sb == 1) {
-          const T x = *ra;
-          for (int64_t i = 0; i < n; ++i) o[i] = op(x, rb[i]);
-        } else {
-          for (int64_t i = 0; i < n; ++i) o[i] = op(ra[i * sa], rb[i * sb]);
-        }
-      }
+  parallel_row_segments(bc.numel() / n, n, [&](int64_t r, int64_t c0, int64_t c1) {
+    const T* ra = a + row_offset(bc.shape, bc.a_stride, r) + c0 * sa;
+    const T* rb = b + row_offset(bc.shape, bc.b_stride, r) + c0 * sb;
+    T* o = out + r * n + c0;
+    const int64_t len = c1 - c0;
+    if (sa == 1 && sb == 1) {
+      for (int64_t i = 0; i < len; ++i) o[i] = op(ra[i], rb[i]);
+    } else if (sa == 1 && sb == 0) {
+      const T y = *rb;
+      for (int64_t i = 0; i < len; ++i) o[i] = op(ra[i], y);
+    } else if (sa == 0 && sb == 1) {
+      const T x = *ra;
+      for (int64_t i = 0; i < len; ++i) o[i] = op(x, rb[i]);
+    } else {
+      for (int64_t i = 0; i < len; ++i) o[i] = op(ra[i * sa], rb[i * sb]);
+    }
+  });
 }
 
-// out = Σ of `in` (contiguous) over the dimensions where out_stride is 0.
+// out = Σ of `in` (contiguous) over the dimensions where out_stride is 0. Two cases after collapsing:
+//   - each input row adds element-wise onto an output row (inner out stride != 0; a bias gradient adds
+//     every row onto one): threads take blocks of columns, and each column sums its rows in row
+//     order, exactly as one thread would;
+//   - each input row sums into one output element (inner out stride 0; a per-example gate): every row
+//     is cut into kSumBlock-long blocks whose sums are added in order, then the row totals are added
+//     to their elements in row order.
 template <class T>
 void reduce_broadcast_kernel(const int64_t full_shape[4], const int64_t output_stride[4], const T* in, T* out,
                              int64_t out_numel) {
@@ -108,25 +125,26 @@ void reduce_broadcast_kernel(const int64_t full_shape[4], const int64_t output_s
   }
   int64_t* strides[2] = {out_stride, in_stride};
   collapse_dims(shape, strides, 2);
-  std::fill_n(out, out_numel, T(0));
-  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return;
-  const int64_t n = shape[3], so = out_stride[3];
-  const T* row_in = in;
-  for (int64_t i0 = 0; i0 < shape[0]; ++i0)
-    for (int64_t i1 = 0; i1 < shape[1]; ++i1)
-      for (int64_t i2 = 0; i2 < shape[2]; ++i2, row_in += n) {
-        T* row_out = out + i0 * out_stride[0] + i1 * out_stride[1] + i2 * out_stride[2];
-        if (so == 1) {  // e.g. a bias gradient: add this row onto the output row
-          for (int64_t i = 0; i < n; ++i) row_out[i] += row_in[i];
-        } else if (so == 0) {  // e.g. a per-example gate: the whole row sums into one element
-          T total = 0;
-#pragma omp simd reduction(+ : total)
-          for (int64_t i = 0; i < n; ++i) total += row_in[i];
-          *row_out += total;
+  parallel_fill(out, out_numel, T(0));
+  const int64_t total = shape[0] * shape[1] * shape[2] * shape[3];
+  if (total == 0) return;
+  const int64_t n = shape[3], so = out_stride[3], rows = total / n;
+  if (so != 0) {
+    parallel_for(n, column_grain(rows), [&](int64_t c0, int64_t c1) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* row_in = in + r * n;
+        T* row_out = out + row_offset(shape, out_stride, r);
+        if (so == 1) {
+          for (int64_t i = c0; i < c1; ++i) row_out[i] += row_in[i];
         } else {
-          for (int64_t i = 0; i < n; ++i) row_out[i * so] += row_in[i];
+          for (int64_t i = c0; i < c1; ++i) row_out[i * so] += row_in[i];
         }
       }
+    });
+    return;
+  }
+  const std::vector<T> totals = row_sums(in, rows, n);
+  for (int64_t r = 0; r < rows; ++r) out[row_offset(shape, out_stride, r)] += totals[static_cast<size_t>(r)];
 }
 
 // out (contiguous, shape) = in read at broadcast strides.
@@ -142,21 +160,48 @@ void expand_kernel(const int64_t full_shape[4], const int64_t input_stride[4], c
   }
   int64_t* strides[2] = {in_stride, out_stride};
   collapse_dims(shape, strides, 2);
-  if (shape[0] * shape[1] * shape[2] * shape[3] == 0) return;
+  const int64_t total = shape[0] * shape[1] * shape[2] * shape[3];
+  if (total == 0) return;
   const int64_t n = shape[3], si = in_stride[3];
-  T* o = out;
-  for (int64_t i0 = 0; i0 < shape[0]; ++i0)
-    for (int64_t i1 = 0; i1 < shape[1]; ++i1)
-      for (int64_t i2 = 0; i2 < shape[2]; ++i2, o += n) {
-        const T* row = in + i0 * in_stride[0] + i1 * in_stride[1] + i2 * in_stride[2];
-        if (si == 1) {
-          std::memcpy(o, row, static_cast<size_t>(n) * sizeof(T));
-        } else if (si == 0) {
-          std::fill_n(o, n, *row);
-        } else {
-          for (int64_t i = 0; i < n; ++i) o[i] = row[i * si];
-        }
-      }
+  parallel_row_segments(total / n, n, [&](int64_t r, int64_t c0, int64_t c1) {
+    const T* row = in + row_offset(shape, in_stride, r) + c0 * si;
+    T* o = out + r * n + c0;
+    const int64_t len = c1 - c0;
+    if (si == 1) {
+      std::memcpy(o, row, static_cast<size_t>(len) * sizeof(T));
+    } else if (si == 0) {
+      std::fill_n(o, len, *row);
+    } else {
+      for (int64_t i = 0; i < len; ++i) o[i] = row[i * si];
+    }
+  });
+}
+
+// dst (strided) = src (strided) over a collapsed nest, in segments of rows.
+template <class T>
+void copy_strided_kernel(const int64_t full_shape[4], const T* src, const int64_t src_stride[4], T* dst,
+                         const int64_t dst_stride[4]) {
+  int64_t shape[4], ss[4], ds[4];
+  for (int d = 0; d < 4; ++d) {
+    shape[d] = full_shape[d];
+    ss[d] = src_stride[d];
+    ds[d] = dst_stride[d];
+  }
+  int64_t* strides[2] = {ss, ds};
+  collapse_dims(shape, strides, 2);
+  const int64_t total = shape[0] * shape[1] * shape[2] * shape[3];
+  if (total == 0) return;
+  const int64_t n = shape[3], si = ss[3], di = ds[3];
+  parallel_row_segments(total / n, n, [&](int64_t r, int64_t c0, int64_t c1) {
+    const T* s = src + row_offset(shape, ss, r) + c0 * si;
+    T* o = dst + row_offset(shape, ds, r) + c0 * di;
+    const int64_t len = c1 - c0;
+    if (si == 1 && di == 1) {
+      std::memcpy(o, s, static_cast<size_t>(len) * sizeof(T));
+    } else {
+      for (int64_t i = 0; i < len; ++i) o[i * di] = s[i * si];
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,10 +229,11 @@ UNIPELT_CPU_KERNEL void gelu_backward_kernel(int64_t n, const T* x, const T* dy,
 
 // y = x ⊙ mask(seed): kept elements scaled by 1/(1-p), dropped ones multiplied by 0 (not set to 0, so a
 // NaN or inf in x still reaches the loss and the trainer's NaN check).
+// Elements [begin, end): the mask of element i is drawn from its global index, whatever the block.
 template <class T>
-UNIPELT_CPU_KERNEL void dropout_kernel(int64_t n, int64_t keep_threshold, T keep_scale, uint64_t seed, const T* x,
-                                       T* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * (dropout_bits(seed, i) >= keep_threshold ? keep_scale : T(0));
+UNIPELT_CPU_KERNEL void dropout_kernel(int64_t begin, int64_t end, int64_t keep_threshold, T keep_scale, uint64_t seed,
+                                       const T* x, T* y) {
+  for (int64_t i = begin; i < end; ++i) y[i] = x[i] * (dropout_bits(seed, i) >= keep_threshold ? keep_scale : T(0));
 }
 
 }  // namespace
@@ -195,6 +241,14 @@ UNIPELT_CPU_KERNEL void dropout_kernel(int64_t n, int64_t keep_threshold, T keep
 // ---------------------------------------------------------------------------------------------
 // Backend entry points
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+// f(begin, end) over [0, n) in element-wise blocks.
+template <class F>
+void elementwise(int64_t n, const F& f) {
+  parallel_for(n, kElementGrain, f);
+}
+}  // namespace
 
 void CpuBackend::binary(Binary op, DType dtype, const Broadcast4& bc, const void* a, const void* b, void* out) {
   dispatch_float(dtype, "binary", [&](auto tag) {
@@ -225,11 +279,23 @@ void CpuBackend::expand(DType dtype, const int64_t shape[4], const int64_t in_st
   });
 }
 
+void CpuBackend::copy_strided(DType dtype, const int64_t shape[4], const void* src, const int64_t src_stride[4],
+                              void* dst, const int64_t dst_stride[4]) {
+  dispatch_float(dtype, "copy_strided", [&](auto tag) {
+    using T = decltype(tag);
+    copy_strided_kernel(shape, static_cast<const T*>(src), src_stride, static_cast<T*>(dst), dst_stride);
+  });
+}
+
 void CpuBackend::axpy(DType dtype, int64_t n, double alpha, const void* x, void* y) {
   if (dtype == DType::F32) {
-    cblas_saxpy(n, static_cast<float>(alpha), static_cast<const float*>(x), 1, static_cast<float*>(y), 1);
+    const float* px = static_cast<const float*>(x);
+    float* py = static_cast<float*>(y);
+    elementwise(n, [&](int64_t b, int64_t e) { cblas_saxpy(e - b, static_cast<float>(alpha), px + b, 1, py + b, 1); });
   } else if (dtype == DType::F64) {
-    cblas_daxpy(n, alpha, static_cast<const double*>(x), 1, static_cast<double*>(y), 1);
+    const double* px = static_cast<const double*>(x);
+    double* py = static_cast<double*>(y);
+    elementwise(n, [&](int64_t b, int64_t e) { cblas_daxpy(e - b, alpha, px + b, 1, py + b, 1); });
   } else {
     throw std::invalid_argument("axpy: needs f32 or f64");
   }
@@ -241,18 +307,27 @@ void CpuBackend::scale(DType dtype, int64_t n, double alpha, const void* x, void
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
     const T a = static_cast<T>(alpha);
-    for (int64_t i = 0; i < n; ++i) py[i] = a * px[i];
+    elementwise(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) py[i] = a * px[i];
+    });
   });
 }
 
+// Σ x·y in double, in kSumBlock-long blocks added in order (the clip norm's sum of squares).
 double CpuBackend::dot(DType dtype, int64_t n, const void* x, const void* y) {
-  double acc = 0;
+  std::vector<double> partial(static_cast<size_t>(block_count(n, kSumBlock)), 0.0);
   dispatch_float(dtype, "dot", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
     const T* py = static_cast<const T*>(y);
-    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(px[i]) * static_cast<double>(py[i]);
+    parallel_for(n, kSumBlock, [&](int64_t b, int64_t e) {
+      double acc = 0;
+      for (int64_t i = b; i < e; ++i) acc += static_cast<double>(px[i]) * static_cast<double>(py[i]);
+      partial[static_cast<size_t>(b / kSumBlock)] = acc;
+    });
   });
+  double acc = 0;
+  for (double p : partial) acc += p;
   return acc;
 }
 
@@ -261,20 +336,22 @@ void CpuBackend::unary_forward(Unary op, DType dtype, int64_t n, const void* x, 
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
-    switch (op) {
-      case Unary::Gelu:
-        gelu_forward_kernel(n, px, py);
-        break;
-      case Unary::Relu:
-        for (int64_t i = 0; i < n; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
-        break;
-      case Unary::Tanh:
-        for (int64_t i = 0; i < n; ++i) py[i] = std::tanh(px[i]);
-        break;
-      case Unary::Sigmoid:
-        for (int64_t i = 0; i < n; ++i) py[i] = T(1) / (T(1) + std::exp(-px[i]));
-        break;
-    }
+    elementwise(n, [&](int64_t b, int64_t e) {
+      switch (op) {
+        case Unary::Gelu:
+          gelu_forward_kernel(e - b, px + b, py + b);
+          break;
+        case Unary::Relu:
+          for (int64_t i = b; i < e; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
+          break;
+        case Unary::Tanh:
+          for (int64_t i = b; i < e; ++i) py[i] = std::tanh(px[i]);
+          break;
+        case Unary::Sigmoid:
+          for (int64_t i = b; i < e; ++i) py[i] = T(1) / (T(1) + std::exp(-px[i]));
+          break;
+      }
+    });
   });
 }
 
@@ -284,28 +361,33 @@ void CpuBackend::unary_backward(Unary op, DType dtype, int64_t n, const void* sa
     const T* s = static_cast<const T*>(saved);
     const T* g = static_cast<const T*>(dy);
     T* out = static_cast<T*>(dx);
-    switch (op) {
-      case Unary::Gelu:  // saved = x
-        gelu_backward_kernel(n, s, g, out);
-        break;
-      case Unary::Relu:  // saved = x
-        for (int64_t i = 0; i < n; ++i) out[i] = s[i] > T(0) ? g[i] : T(0);
-        break;
-      case Unary::Tanh:  // saved = y
-        for (int64_t i = 0; i < n; ++i) out[i] = g[i] * (T(1) - s[i] * s[i]);
-        break;
-      case Unary::Sigmoid:  // saved = y
-        for (int64_t i = 0; i < n; ++i) out[i] = g[i] * s[i] * (T(1) - s[i]);
-        break;
-    }
+    elementwise(n, [&](int64_t b, int64_t e) {
+      switch (op) {
+        case Unary::Gelu:  // saved = x
+          gelu_backward_kernel(e - b, s + b, g + b, out + b);
+          break;
+        case Unary::Relu:  // saved = x
+          for (int64_t i = b; i < e; ++i) out[i] = s[i] > T(0) ? g[i] : T(0);
+          break;
+        case Unary::Tanh:  // saved = y
+          for (int64_t i = b; i < e; ++i) out[i] = g[i] * (T(1) - s[i] * s[i]);
+          break;
+        case Unary::Sigmoid:  // saved = y
+          for (int64_t i = b; i < e; ++i) out[i] = g[i] * s[i] * (T(1) - s[i]);
+          break;
+      }
+    });
   });
 }
 
 void CpuBackend::dropout(DType dtype, int64_t n, double p, uint64_t seed, const void* x, void* y) {
   dispatch_float(dtype, "dropout", [&](auto tag) {
     using T = decltype(tag);
-    dropout_kernel(n, dropout_keep_threshold(p), static_cast<T>(1.0 / (1.0 - p)), seed, static_cast<const T*>(x),
-                   static_cast<T*>(y));
+    const int64_t threshold = dropout_keep_threshold(p);
+    const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+    const T* px = static_cast<const T*>(x);
+    T* py = static_cast<T*>(y);
+    elementwise(n, [&](int64_t b, int64_t e) { dropout_kernel(b, e, threshold, keep_scale, seed, px, py); });
   });
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "autograd/cpu_backend.h"
+#include "autograd/cpu_parallel.h"
 #include "autograd/cpu_vector_math.h"
 
 namespace unipelt {
@@ -14,15 +15,17 @@ namespace unipelt {
 // Layer norm (derivation in docs/autograd.md). With x̂ = (x - μ)·rstd and g = dy ⊙ γ:
 //   dx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)),  dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy.
 // Each row is a few passes of unit-stride loops; `omp simd reduction` lets the compiler vectorise the
-// row sums (it may reorder the additions, which plain C++ forbids without -ffast-math).
+// row sums (it may reorder the additions, which plain C++ forbids without -ffast-math). The kernels
+// take a range of rows [r0, r1): threads run blocks of rows (parallel.h). dγ and dβ sum over rows:
+// each block of rows writes its own partial sums, which are added in block order.
 // ---------------------------------------------------------------------------------------------
 
 namespace {
 
 template <class T>
-UNIPELT_CPU_KERNEL void softmax_forward_kernel(int64_t rows, int64_t cols, const T* x, const T* mask,
+UNIPELT_CPU_KERNEL void softmax_forward_kernel(int64_t r0, int64_t r1, int64_t cols, const T* x, const T* mask,
                                                int64_t rows_per_mask, T* y) {
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * cols;
     const T* mr = mask ? mask + (r / rows_per_mask) * cols : nullptr;
     T* yr = y + r * cols;
@@ -47,8 +50,8 @@ UNIPELT_CPU_KERNEL void softmax_forward_kernel(int64_t rows, int64_t cols, const
 }
 
 template <class T>
-UNIPELT_CPU_KERNEL void softmax_backward_kernel(int64_t rows, int64_t cols, const T* y, const T* dy, T* dx) {
-  for (int64_t r = 0; r < rows; ++r) {
+UNIPELT_CPU_KERNEL void softmax_backward_kernel(int64_t r0, int64_t r1, int64_t cols, const T* y, const T* dy, T* dx) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* yr = y + r * cols;
     const T* gr = dy + r * cols;
     T* dr = dx + r * cols;
@@ -60,9 +63,9 @@ UNIPELT_CPU_KERNEL void softmax_backward_kernel(int64_t rows, int64_t cols, cons
 }
 
 template <class T>
-UNIPELT_CPU_KERNEL void layernorm_forward_kernel(int64_t rows, int64_t cols, T eps, const T* x, const T* gamma,
-                                                 const T* beta, T* y, T* mean, T* rstd) {
-  for (int64_t r = 0; r < rows; ++r) {
+UNIPELT_CPU_KERNEL void layernorm_forward_kernel(int64_t r0, int64_t r1, int64_t cols, T eps, const T* x,
+                                                 const T* gamma, const T* beta, T* y, T* mean, T* rstd) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * cols;
     T sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -79,13 +82,14 @@ UNIPELT_CPU_KERNEL void layernorm_forward_kernel(int64_t rows, int64_t cols, T e
   }
 }
 
+// Rows [r0, r1). dgamma and dbeta (each nullable) receive this block's sums over its rows.
 template <class T>
-UNIPELT_CPU_KERNEL void layernorm_backward_kernel(int64_t rows, int64_t cols, const T* x, const T* gamma,
+UNIPELT_CPU_KERNEL void layernorm_backward_kernel(int64_t r0, int64_t r1, int64_t cols, const T* x, const T* gamma,
                                                   const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
                                                   T* dbeta) {
   if (dgamma) std::fill_n(dgamma, cols, T(0));
   if (dbeta) std::fill_n(dbeta, cols, T(0));
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * cols;
     const T* gr = dy + r * cols;
     const T mu = mean[r], rs = rstd[r];
@@ -107,21 +111,47 @@ UNIPELT_CPU_KERNEL void layernorm_backward_kernel(int64_t rows, int64_t cols, co
   }
 }
 
+// The whole backward: blocks of rows in parallel, each with its own partial dγ and dβ rows, then the
+// partials added in block order (the block size depends on the shape only).
+template <class T>
+void layernorm_backward_rows(int64_t rows, int64_t cols, const T* x, const T* gamma, const T* mean, const T* rstd,
+                             const T* dy, T* dx, T* dgamma, T* dbeta) {
+  const int64_t grain = row_grain(cols), blocks = block_count(rows, grain);
+  std::vector<T> partial_gamma(dgamma ? static_cast<size_t>(blocks * cols) : 0);
+  std::vector<T> partial_beta(dbeta ? static_cast<size_t>(blocks * cols) : 0);
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    const int64_t b = r0 / grain;
+    layernorm_backward_kernel(r0, r1, cols, x, gamma, mean, rstd, dy, dx,
+                              dgamma ? partial_gamma.data() + b * cols : nullptr,
+                              dbeta ? partial_beta.data() + b * cols : nullptr);
+  });
+  for (auto [out, partial] : {std::pair{dgamma, &partial_gamma}, std::pair{dbeta, &partial_beta}}) {
+    if (!out) continue;
+    std::fill_n(out, cols, T(0));
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t c = 0; c < cols; ++c) out[c] += (*partial)[static_cast<size_t>(b * cols + c)];
+  }
+}
+
 }  // namespace
 
 void CpuBackend::softmax_forward(DType dtype, int64_t rows, int64_t cols, const void* x, const void* mask,
                                  int64_t rows_per_mask, void* y) {
   dispatch_float(dtype, "softmax_forward", [&](auto tag) {
     using T = decltype(tag);
-    softmax_forward_kernel(rows, cols, static_cast<const T*>(x), static_cast<const T*>(mask), rows_per_mask,
-                           static_cast<T*>(y));
+    parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+      softmax_forward_kernel(r0, r1, cols, static_cast<const T*>(x), static_cast<const T*>(mask), rows_per_mask,
+                             static_cast<T*>(y));
+    });
   });
 }
 
 void CpuBackend::softmax_backward(DType dtype, int64_t rows, int64_t cols, const void* y, const void* dy, void* dx) {
   dispatch_float(dtype, "softmax_backward", [&](auto tag) {
     using T = decltype(tag);
-    softmax_backward_kernel(rows, cols, static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx));
+    parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+      softmax_backward_kernel(r0, r1, cols, static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx));
+    });
   });
 }
 
@@ -129,9 +159,11 @@ void CpuBackend::layernorm_forward(DType dtype, int64_t rows, int64_t cols, doub
                                    const void* gamma, const void* beta, void* y, void* mean, void* rstd) {
   dispatch_float(dtype, "layernorm_forward", [&](auto tag) {
     using T = decltype(tag);
-    layernorm_forward_kernel(rows, cols, static_cast<T>(eps), static_cast<const T*>(x), static_cast<const T*>(gamma),
-                             static_cast<const T*>(beta), static_cast<T*>(y), static_cast<T*>(mean),
-                             static_cast<T*>(rstd));
+    parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+      layernorm_forward_kernel(r0, r1, cols, static_cast<T>(eps), static_cast<const T*>(x),
+                               static_cast<const T*>(gamma), static_cast<const T*>(beta), static_cast<T*>(y),
+                               static_cast<T*>(mean), static_cast<T*>(rstd));
+    });
   });
 }
 
@@ -140,9 +172,9 @@ void CpuBackend::layernorm_backward(DType dtype, int64_t rows, int64_t cols, con
                                     void* dbeta) {
   dispatch_float(dtype, "layernorm_backward", [&](auto tag) {
     using T = decltype(tag);
-    layernorm_backward_kernel(rows, cols, static_cast<const T*>(x), static_cast<const T*>(gamma),
-                              static_cast<const T*>(mean), static_cast<const T*>(rstd), static_cast<const T*>(dy),
-                              static_cast<T*>(dx), static_cast<T*>(dgamma), static_cast<T*>(dbeta));
+    layernorm_backward_rows(rows, cols, static_cast<const T*>(x), static_cast<const T*>(gamma),
+                            static_cast<const T*>(mean), static_cast<const T*>(rstd), static_cast<const T*>(dy),
+                            static_cast<T*>(dx), static_cast<T*>(dgamma), static_cast<T*>(dbeta));
   });
 }
 
@@ -152,26 +184,32 @@ void CpuBackend::layernorm_backward(DType dtype, int64_t rows, int64_t cols, con
 
 void CpuBackend::embedding_forward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* table,
                                    int64_t vocab, void* out) {
-  const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(dtype);
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i)  // first, so that a bad id is reported before anything runs
     if (ids[i] < 0 || ids[i] >= vocab) throw_bad_embedding_id(ids[i], i, vocab);
-    std::memcpy(static_cast<char*>(out) + i * row_bytes, static_cast<const char*>(table) + ids[i] * row_bytes,
-                row_bytes);
-  }
+  const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(dtype);
+  parallel_for(n, row_grain(dim), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i)
+      std::memcpy(static_cast<char*>(out) + i * row_bytes, static_cast<const char*>(table) + ids[i] * row_bytes,
+                  row_bytes);
+  });
 }
 
+// Rows of one id add up in index order: threads take blocks of columns and walk every id for them.
 void CpuBackend::embedding_backward(DType dtype, int64_t n, int64_t dim, const int32_t* ids, const void* dout,
                                     int64_t vocab, void* dtable) {
+  for (int64_t i = 0; i < n; ++i)
+    if (ids[i] < 0 || ids[i] >= vocab) throw_bad_embedding_id(ids[i], i, vocab);
   dispatch_float(dtype, "embedding_backward", [&](auto tag) {
     using T = decltype(tag);
     T* dt = static_cast<T*>(dtable);
     const T* g = static_cast<const T*>(dout);
-    std::fill_n(dt, vocab * dim, T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      if (ids[i] < 0 || ids[i] >= vocab) throw_bad_embedding_id(ids[i], i, vocab);
-      T* row = dt + static_cast<int64_t>(ids[i]) * dim;
-      for (int64_t d = 0; d < dim; ++d) row[d] += g[i * dim + d];
-    }
+    parallel_fill(dt, vocab * dim, T(0));
+    parallel_for(dim, column_grain(n), [&](int64_t c0, int64_t c1) {
+      for (int64_t i = 0; i < n; ++i) {
+        T* row = dt + static_cast<int64_t>(ids[i]) * dim;
+        for (int64_t d = c0; d < c1; ++d) row[d] += g[i * dim + d];
+      }
+    });
   });
 }
 
@@ -189,26 +227,34 @@ void CpuBackend::permute(DType dtype, const int64_t in_shape[4], const int perm[
   }
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
-  int64_t o = 0;
-  for (int64_t i0 = 0; i0 < os[0]; ++i0)
-    for (int64_t i1 = 0; i1 < os[1]; ++i1)
-      for (int64_t i2 = 0; i2 < os[2]; ++i2) {
-        const int64_t base = i0 * st[0] + i1 * st[1] + i2 * st[2];
-        if (st[3] == 1) {  // innermost run is contiguous: one memcpy
-          std::memcpy(dst + o * es, src + base * es, static_cast<size_t>(os[3]) * es);
-          o += os[3];
-        } else {
-          for (int64_t i3 = 0; i3 < os[3]; ++i3, ++o) std::memcpy(dst + o * es, src + (base + i3 * st[3]) * es, es);
-        }
+  // One block = some rows (i0, i1, i2) of the output, each os[3] elements long.
+  parallel_for(os[0] * os[1] * os[2], row_grain(os[3]), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i2 = r % os[2], i1 = (r / os[2]) % os[1], i0 = r / (os[2] * os[1]);
+      const int64_t base = i0 * st[0] + i1 * st[1] + i2 * st[2];
+      char* o = dst + r * os[3] * static_cast<int64_t>(es);
+      if (st[3] == 1) {  // innermost run is contiguous: one memcpy
+        std::memcpy(o, src + base * static_cast<int64_t>(es), static_cast<size_t>(os[3]) * es);
+      } else if (es == 4) {
+        const uint32_t* s32 = reinterpret_cast<const uint32_t*>(src) + base;
+        uint32_t* o32 = reinterpret_cast<uint32_t*>(o);
+        for (int64_t i3 = 0; i3 < os[3]; ++i3) o32[i3] = s32[i3 * st[3]];
+      } else {
+        for (int64_t i3 = 0; i3 < os[3]; ++i3)
+          std::memcpy(o + i3 * static_cast<int64_t>(es), src + (base + i3 * st[3]) * static_cast<int64_t>(es), es);
       }
+    }
+  });
 }
 
 void CpuBackend::copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                          int64_t dst_ld) {
   const size_t es = dtype_size(dtype);
-  for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(static_cast<char*>(dst) + r * dst_ld * es, static_cast<const char*>(src) + r * src_ld * es,
-                static_cast<size_t>(cols) * es);
+  parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      std::memcpy(static_cast<char*>(dst) + r * dst_ld * static_cast<int64_t>(es),
+                  static_cast<const char*>(src) + r * src_ld * static_cast<int64_t>(es), static_cast<size_t>(cols) * es);
+  });
 }
 
 void CpuBackend::normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) {
@@ -216,12 +262,14 @@ void CpuBackend::normalize_rows(DType dtype, int64_t rows, int64_t cols, const v
     using T = decltype(tag);
     const T* pi = static_cast<const T*>(in);
     T* po = static_cast<T*>(out);
-    for (int64_t r = 0; r < rows; ++r) {
-      T total = 0;
-      for (int64_t c = 0; c < cols; ++c) total += pi[r * cols + c];
-      const T inv = total != T(0) ? T(1) / total : T(0);
-      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = pi[r * cols + c] * inv;
-    }
+    parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        T total = 0;
+        for (int64_t c = 0; c < cols; ++c) total += pi[r * cols + c];
+        const T inv = total != T(0) ? T(1) / total : T(0);
+        for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = pi[r * cols + c] * inv;
+      }
+    });
   });
 }
 
@@ -311,7 +359,11 @@ void CpuBackend::adamw_update(DType dtype, int64_t n, void* param, const void* g
                               const AdamWStep& st) {
   dispatch_float(dtype, "adamw_update", [&](auto tag) {
     using T = decltype(tag);
-    adamw_kernel(n, static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(m), static_cast<T*>(v), st);
+    T* p = static_cast<T*>(param);
+    const T* g = static_cast<const T*>(grad);
+    T* pm = static_cast<T*>(m);
+    T* pv = static_cast<T*>(v);
+    parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { adamw_kernel(e - b, p + b, g + b, pm + b, pv + b, st); });
   });
 }
 

@@ -169,6 +169,17 @@ void add_lookup_and_shape_cases(std::vector<OpCase>& cases) {
   cases.push_back(make("concat", "[2,3] ++ [1,3] ++ [2,3] on axis 0",
       [](DType d) { return Inputs{var({2, 3}, 58, d), var({1, 3}, 59, d), var({2, 3}, 60, d)}; },
       [](const Inputs& v) { return ops::concat({v[0], v[1], v[2]}, 0); }));
+  // The fused q, k, v head split: deltas on two parts; and a part whose output reaches no loss (its
+  // slice of dx must be zeros).
+  cases.push_back(make("split_heads", "x[2,3,24] 3 parts × 2 heads, deltas[2,3,8] on parts 0 and 2",
+      [](DType d) { return Inputs{var({2, 3, 24}, 80, d), var({2, 3, 8}, 81, d), var({2, 3, 8}, 82, d)}; },
+      [](const Inputs& v) {
+        const std::vector<Tensor> qkv = ops::split_heads(v[0], 3, 2, {v[1], Tensor(), v[2]});
+        return ops::concat({qkv[0], ops::mul(qkv[1], qkv[1]), qkv[2]}, 3);
+      }));
+  cases.push_back(make("split_heads", "x[2,4,12] 2 parts × 3 heads, only part 1 used",
+      [](DType d) { return Inputs{var({2, 4, 12}, 83, d)}; },
+      [](const Inputs& v) { return ops::split_heads(v[0], 2, 3)[1]; }));
   cases.push_back(make("slice", "[2,5,3] axis 1 [1,4)", [](DType d) { return Inputs{var({2, 5, 3}, 61, d)}; },
                        [](const Inputs& v) { return ops::slice(v[0], 1, 1, 3); }));
   cases.push_back(make("slice", "[2,3,6] axis -1 [2,6)", [](DType d) { return Inputs{var({2, 3, 6}, 78, d)}; },

@@ -53,13 +53,18 @@ Tensor embedding(const Tensor& ids, const Tensor& table);
 // of x gets the mask bit of element index_offset + i (a shard of a larger tensor draws its own slice).
 Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training, int64_t index_offset = 0);
 
-// ---- ops_shape.cpp -----------------------------------------------------------------------
+// ---- ops_shape.cpp (split_heads: ops_heads.cpp) ------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
 Tensor permute(const Tensor& x, const std::vector<int>& perm);
 Tensor transpose(const Tensor& x, int axis0, int axis1);
 Tensor concat(const std::vector<Tensor>& xs, int axis);
 Tensor slice(const Tensor& x, int axis, int64_t start, int64_t length);
 Tensor select(const Tensor& x, int axis, int64_t index);  // slice of length 1, axis removed
+// x [B, T, parts·H] -> `parts` tensors [B, heads, T, H/heads]: part p is the columns [p·H, (p+1)·H) of x,
+// plus deltas[p] ([B, T, H], when given and defined), split into attention heads. One op, several
+// outputs: attention's q, k and v come out of one fused projection this way, and its backward writes
+// one gradient [B, T, parts·H] for that projection's single GEMM.
+std::vector<Tensor> split_heads(const Tensor& x, int parts, int heads, const std::vector<Tensor>& deltas = {});
 
 // ---- ops_loss.cpp ------------------------------------------------------------------------
 // Mean cross-entropy: logits [N, C], labels I32 [N] -> [1].

@@ -25,11 +25,36 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void Tape::record(const char* op, const Tensor& output, std::function<void(const Tensor&)> backward_fn) {
+void Tape::record_outputs(const char* op, const std::vector<Tensor>& outputs,
+                          std::function<void(std::span<const Tensor>)> backward_fn) {
   if (!g_grad_enabled) return;
-  Tensor out = output;
-  out.set_requires_grad(true);
-  nodes_.push_back(Node{op, out.grad_slot(), std::move(backward_fn)});
+  std::vector<GradTarget> slots;
+  slots.reserve(outputs.size());
+  for (Tensor out : outputs) {
+    out.set_requires_grad(true);
+    slots.push_back(out.grad_slot());
+  }
+  nodes_.push_back(Node{op, std::move(slots), std::move(backward_fn)});
+}
+
+bool run_backward(const Node& node) {
+  if (node.outputs.size() == 1) {  // the common case, without a vector
+    std::shared_ptr<TensorImpl> grad = node.outputs[0]->grad;
+    if (!grad) return false;  // this output did not influence the loss
+    node.outputs[0]->grad.reset();
+    const Tensor g(grad);
+    node.backward(std::span<const Tensor>(&g, 1));
+    return true;
+  }
+  std::vector<Tensor> grads;
+  bool any = false;
+  for (const GradTarget& slot : node.outputs) {
+    grads.emplace_back(slot->grad);
+    any = any || slot->grad != nullptr;
+    slot->grad.reset();
+  }
+  if (any) node.backward(grads);
+  return any;
 }
 
 GradTarget grad_target(const Tensor& t) {
@@ -65,12 +90,7 @@ void Tape::backward(const Tensor& loss) {
   check(loss.requires_grad(), "backward", "the loss does not depend on anything that requires a gradient");
   accumulate_grad(loss, Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device()));
   // The gradients of non-leaf tensors are intermediate: free each as soon as its node has run.
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
-    std::shared_ptr<TensorImpl> grad = it->output->grad;
-    if (!grad) continue;  // this output did not influence the loss
-    it->output->grad.reset();
-    it->backward(Tensor(grad));
-  }
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) run_backward(*it);
   nodes_.clear();
 }
 

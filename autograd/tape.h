@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,16 +22,33 @@ namespace unipelt {
 // A closure's handle on an input's gradient (see GradSlot in tensor.h); null when none is needed.
 using GradTarget = std::shared_ptr<GradSlot>;
 
+// Gradient mode (NoGradGuard below). Off: ops record nothing and outputs never require gradients.
+bool grad_enabled();
+
 struct Node {
-  const char* op;     // the op's name, for debugging and tests
-  GradTarget output;  // where the output's gradient arrives (the output's bytes are not kept)
-  std::function<void(const Tensor& grad_output)> backward;
+  const char* op;                   // the op's name, for debugging and tests
+  std::vector<GradTarget> outputs;  // where the outputs' gradients arrive (the outputs' bytes are not kept)
+  // One gradient per output; an undefined Tensor for an output that received none (most ops have one
+  // output; split_heads has several).
+  std::function<void(std::span<const Tensor> grad_outputs)> backward;
 };
+
+// Takes the gradients that reached the node's outputs (clearing their slots) and runs its backward.
+// Returns false, running nothing, when none of its outputs received a gradient.
+bool run_backward(const Node& node);
 
 class Tape {
  public:
   // Called by ops. Records nothing when grad mode is off.
-  void record(const char* op, const Tensor& output, std::function<void(const Tensor& grad_output)> backward);
+  template <class Backward>  // void(const Tensor& grad_output)
+  void record(const char* op, const Tensor& output, Backward&& backward) {
+    if (!grad_enabled()) return;
+    record_outputs(op, {output},
+                   [fn = std::forward<Backward>(backward)](std::span<const Tensor> grads) { fn(grads[0]); });
+  }
+  // An op with several outputs.
+  void record_outputs(const char* op, const std::vector<Tensor>& outputs,
+                      std::function<void(std::span<const Tensor> grad_outputs)> backward);
   // Reverse-mode sweep from a one-element tensor. Intermediate gradients are freed as soon as the node
   // that consumes them has run; leaf gradients (parameters) stay in Tensor::grad().
   void backward(const Tensor& loss);
@@ -48,8 +66,7 @@ Tape& tape();
 // Convenience: tape().backward(loss).
 void backward(const Tensor& loss);
 
-// Gradient mode. Off: ops record nothing and outputs never require gradients (inference).
-bool grad_enabled();
+// Turns gradient mode off for its lifetime (inference).
 class NoGradGuard {
  public:
   NoGradGuard();

@@ -1,9 +1,12 @@
 // Shared helpers of the `bench` program: timing statistics, OpenBLAS thread control, table printing.
 //
-// The program has two subcommands, each in its own file:
-//   bench_ops.cpp    kernel-level forward+backward timings (linear, softmax, layer norm, GELU) against the
-//                    machine's measured cblas_sgemm peak
-//   bench_train.cpp  full training steps (forward, backward, clip, AdamW) per PELT preset
+// The program has four subcommands:
+//   bench_ops.cpp    ops: kernel-level forward+backward timings (linear, softmax, layer norm, GELU)
+//                    against the machine's measured cblas_sgemm peak
+//   bench_train.cpp  train: full training steps (forward, backward, clip, AdamW) per PELT preset, and the
+//                    time their matrix products alone take (the GEMM bound)
+//   bench_epoch.cpp  epoch: a whole training epoch of a GLUE task as the trainer runs it;
+//                    eval: evaluate() on a GLUE dev set
 // bench/pytorch_bench.py measures the same two things in PyTorch; docs/benchmarks.md holds the results.
 #pragma once
 
@@ -43,10 +46,10 @@ inline Stats summarize(std::vector<double> samples) {
   return s;
 }
 
-// OpenBLAS threading: threads <= 0 leaves OpenBLAS's own default (all cores, or OPENBLAS_NUM_THREADS).
-void set_blas_threads(int threads);
-int blas_threads();
-// "OpenBLAS 0.3.21 ... (core Haswell, N threads)" for the report header.
+// The CPU backend's threads (autograd/parallel.h: kernels and matrix products; OpenBLAS at one thread
+// per call): threads <= 0 means every CPU the process may use.
+void set_threads(int threads);
+// "OpenBLAS 0.3.21 ... (core Haswell; N threads ...)" for the report header.
 std::string blas_description();
 // Non-empty when OpenBLAS picked kernels far below what the CPU supports (its CPU detection fell back to
 // a generic core, as OpenBLAS 0.3.21 does on CPUs newer than it knows); says how to override.
@@ -59,6 +62,7 @@ std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2))
 // Subcommand set-up, one per file.
 void setup_ops_command(CLI::App& app);
 void setup_train_command(CLI::App& app);
+void setup_workload_commands(CLI::App& app);  // epoch and eval
 
 // Thrown by a subcommand to end the program with this exit status (0 = skipped on purpose).
 struct Exit {

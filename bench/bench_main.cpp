@@ -1,7 +1,9 @@
 // bench: speed measurements of the unipelt CPU (and CUDA) backend. See docs/benchmarks.md.
 //
 //   bench ops   [--threads N] [--reps R]           kernel timings vs. the measured sgemm peak
-//   bench train [--model DIR] [--threads N] ...    training throughput per PELT preset
+//   bench train [--model DIR] [--threads N] ...    training steps per PELT preset, and their GEMM bound
+//   bench epoch [--task T] [--k K] [--threads N]   one training epoch of a GLUE task, as the trainer runs it
+//   bench eval  [--task T] [--threads N]           evaluate() on a GLUE dev set
 #include <cblas.h>
 
 #include <cstdarg>
@@ -10,21 +12,15 @@
 #include <fstream>
 #include <thread>
 
+#include "autograd/backend.h"
+#include "autograd/parallel.h"
 #include "bench/bench_common.h"
 
 namespace unipelt::bench {
 
-void set_blas_threads(int threads) {
-  if (threads > 0) openblas_set_num_threads(threads);
-}
+void set_threads(int threads) { set_cpu_threads(std::max(0, threads)); }
 
-int blas_threads() { return openblas_get_num_threads(); }
-
-std::string blas_description() {
-  std::string config = openblas_get_config();
-  while (!config.empty() && config.back() == ' ') config.pop_back();
-  return config + " (core " + openblas_get_corename() + ", " + std::to_string(blas_threads()) + " threads)";
-}
+std::string blas_description() { return cpu_blas_info(); }
 
 namespace {
 // The first /proc/cpuinfo value of `key` ("" when absent).
@@ -71,11 +67,14 @@ int main(int argc, char** argv) {
       "  ops    forward+backward timings of linear / softmax / layer norm / GELU in float32, with GFLOP/s\n"
       "         and GB/s next to this machine's measured cblas_sgemm peak\n"
       "  train  full training steps (forward, backward, clip, AdamW) per PELT preset: ms/step, examples/s,\n"
-      "         peak tensor memory, trainable parameters, optimizer state\n"
+      "         peak tensor memory, trainable parameters, optimizer state, and the step's GEMM-bound time\n"
+      "  epoch  one whole training epoch of a GLUE task (paper protocol, the trainer's batches and steps)\n"
+      "  eval   evaluate() on a GLUE dev set: examples per second\n"
       "bench/pytorch_bench.py measures the same in PyTorch; results and commands are in docs/benchmarks.md."};
   app.require_subcommand(1);
   unipelt::bench::setup_ops_command(app);
   unipelt::bench::setup_train_command(app);
+  unipelt::bench::setup_workload_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

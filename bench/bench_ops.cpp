@@ -7,7 +7,6 @@
 //           frozen W: backward 1 GEMM (dx only) = 2·M·N·K. Bias add/reduction not counted.
 //   softmax / layer norm / GELU are memory-bound: GB/s counts each array read or written once
 //           (the minimum traffic), GFLOP/s uses per-element flop counts given below; exp/erf count 1.
-#include <cblas.h>
 #include <time.h>
 
 #include <cmath>
@@ -18,6 +17,7 @@
 #include <random>
 
 #include "autograd/backend.h"
+#include "autograd/parallel.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "bench/bench_common.h"
@@ -76,7 +76,7 @@ void time_op(OpCase& c, const std::function<Tensor()>& forward, const std::vecto
     if (!dy.defined()) dy = random_tensor(y.shape(), 99, false);
     const Node& node = tape().nodes().back();
     const double t2 = now_seconds();
-    node.backward(dy);
+    node.backward(std::span<const Tensor>(&dy, 1));
     const double t3 = now_seconds();
     if (r >= warmup) {
       fwd.push_back(t1 - t0);
@@ -89,7 +89,9 @@ void time_op(OpCase& c, const std::function<Tensor()>& forward, const std::vecto
   c.bwd = summarize(bwd);
 }
 
-// Best-of-reps time of one row-major C[m,n] = A[m,k]·op(B) sgemm (B transposed when trans_b, as in linear).
+// Best-of-reps time of one row-major C[m,n] = A[m,k]·op(B) sgemm (B transposed when trans_b, as in linear),
+// through the CPU backend: OpenBLAS's kernels on the backend's threads, cut into blocks as every product
+// of a training step is (cpu_backend.cpp).
 Stats time_sgemm(int64_t m, int64_t n, int64_t k, bool trans_b, int warmup, int reps) {
   std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)), c(static_cast<size_t>(m * n));
   std::mt19937 gen(7);
@@ -99,9 +101,8 @@ Stats time_sgemm(int64_t m, int64_t n, int64_t k, bool trans_b, int warmup, int 
   std::vector<double> times;
   for (int r = 0; r < warmup + reps; ++r) {
     const double t0 = now_seconds();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(), static_cast<int>(k), b.data(),
-                static_cast<int>(trans_b ? k : n), 0.0f, c.data(), static_cast<int>(n));
+    backend(Device::CPU).gemm(DType::F32, false, trans_b, m, n, k, 1.0, a.data(), k, b.data(), trans_b ? k : n, 0.0,
+                              c.data(), n);
     const double t1 = now_seconds();
     if (r >= warmup) times.push_back(t1 - t0);
   }
@@ -180,7 +181,7 @@ OpCase gelu_case(int warmup, int reps) {
 }
 
 void run_ops(int threads, int reps, int warmup, int peak_size, const std::string& clock, const std::string& json_path) {
-  set_blas_threads(threads);
+  set_threads(threads);
   g_cpu_clock = clock == "cpu";
   std::printf("bench ops: float32, CPU\n");
   std::printf("  cpu:      %s\n", cpu_description().c_str());
@@ -216,7 +217,7 @@ void run_ops(int threads, int reps, int warmup, int peak_size, const std::string
                 pct(fg).c_str(), c.bwd.median * 1e3, c.bwd.best * 1e3, bg, c.bwd_bytes / c.bwd.best / 1e9,
                 pct(bg).c_str());
   }
-  std::printf("\nraw cblas_sgemm of each linear's forward shape (x·Wᵀ, no op overhead):\n");
+  std::printf("\nraw sgemm (the backend's blocked cblas_sgemm) of each linear's forward shape (x·Wᵀ, no op overhead):\n");
   for (const OpCase& c : cases)
     if (c.raw_gemm.n)
       std::printf("  %-29s %8.3f ms  %7.1f GFLOP/s (%.0f%% of peak); op forward overhead %+.3f ms\n", c.name.c_str(),
@@ -234,7 +235,7 @@ void run_ops(int threads, int reps, int warmup, int peak_size, const std::string
   if (!json_path.empty()) {
     nlohmann::json j;
     j["implementation"] = "unipelt";
-    j["threads"] = blas_threads();
+    j["threads"] = cpu_threads();
     j["clock"] = clock;
     j["blas"] = blas_description();
     j["cpu"] = cpu_description();
@@ -273,7 +274,7 @@ void setup_ops_command(CLI::App& app) {
     std::string json, clock = "wall";
   };
   auto opt = std::make_shared<Options>();
-  sub->add_option("--threads", opt->threads, "OpenBLAS threads (default: OpenBLAS's own default, all cores)");
+  sub->add_option("--threads", opt->threads, "CPU threads for every kernel and product (default 0: all CPUs)");
   sub->add_option("--reps", opt->reps, "timed repetitions per op (median and best are reported)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -17,6 +17,8 @@
 #include <random>
 
 #include "autograd/backend.h"
+#include "autograd/cpu_backend.h"
+#include "autograd/parallel.h"
 #include "autograd/tape.h"
 #include "nn/bert_loader.h"
 #include "nn/optim.h"
@@ -33,7 +35,7 @@ struct TrainOptions {
   std::vector<std::string> methods;
   std::string device = "cpu";
   int threads = 0, batch = 16, seq_len = 128, warmup = 3, steps = 10;
-  bool no_dropout = false, breakdown = false;
+  bool no_dropout = false, breakdown = false, gemm_bound = true;
   std::string json;
 };
 
@@ -114,11 +116,8 @@ void timed_backward(const Tensor& loss, std::map<std::string, std::pair<double, 
   accumulate_grad(loss, Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device()));
   const auto& nodes = tape().nodes();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-    std::shared_ptr<TensorImpl> grad = it->output->grad;
-    if (!grad) continue;
-    it->output->grad.reset();
     const auto t0 = Clock::now();
-    it->backward(Tensor(grad));
+    if (!run_backward(*it)) continue;
     auto& slot = per_op[it->op];
     slot.first += seconds_between(t0, Clock::now());
     slot.second += 1;
@@ -126,9 +125,40 @@ void timed_backward(const Tensor& loss, std::map<std::string, std::pair<double, 
   tape().clear();
 }
 
+// The GEMM bound of a step: the time its matrix products alone take at this thread count. Every product
+// the step ran (CpuBackend::log_gemms) is replayed on scratch buffers of the same shapes, transposes,
+// leading dimensions and beta through the same backend call; each distinct product is timed (best of
+// `reps`) and the bound is Σ count × best time.
+double gemm_bound_seconds(const std::vector<GemmCall>& calls, int reps) {
+  std::map<GemmCall, int> counts;
+  for (const GemmCall& c : calls) ++counts[c];
+  double total = 0;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const auto& [c, count] : counts) {
+    auto extent = [&](int64_t rows, int64_t ld, int64_t stride) { return (c.batch - 1) * stride + rows * ld; };
+    std::vector<float> a(static_cast<size_t>(extent(c.trans_a ? c.k : c.m, c.lda, c.stride_a)));
+    std::vector<float> b(static_cast<size_t>(extent(c.trans_b ? c.n : c.k, c.ldb, c.stride_b)));
+    std::vector<float> out(static_cast<size_t>(extent(c.m, c.ldc, c.stride_c)));
+    for (float& x : a) x = dist(gen);
+    for (float& x : b) x = dist(gen);
+    double best = 1e30;
+    for (int r = 0; r <= reps; ++r) {  // the first run is a warm-up
+      const auto t0 = Clock::now();
+      backend(Device::CPU).gemm_batched(c.dtype, c.trans_a, c.trans_b, c.m, c.n, c.k, 1.0, a.data(), c.lda,
+                                        c.stride_a, b.data(), c.ldb, c.stride_b, c.beta, out.data(), c.ldc,
+                                        c.stride_c, c.batch);
+      if (r > 0) best = std::min(best, seconds_between(t0, Clock::now()));
+    }
+    total += best * count;
+  }
+  return total;
+}
+
 struct PresetResult {
   std::string method;
   Stats step, cpu;  // wall and process-CPU seconds per step
+  double gemm_bound = 0, gemm_flops = 0;  // seconds and FLOPs of the step's products (CPU only)
   size_t peak_bytes = 0, start_bytes = 0;
   int64_t trainable = 0, optimizer_floats = 0;
   double loss_first = 0, loss_last = 0;
@@ -190,6 +220,18 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
     }
   }
   tape().clear();
+  if (device == Device::CPU && o.gemm_bound) {  // one more step, its products logged, then replayed
+    std::vector<GemmCall> calls;
+    for (const NamedTensor& p : params) p.tensor.zero_grad();
+    CpuBackend::log_gemms(&calls);
+    ForwardContext ctx{!o.no_dropout, 7, 0};
+    backward(model.forward(batch, ctx).loss);
+    CpuBackend::log_gemms(nullptr);
+    for (const GemmCall& c : calls)
+      r.gemm_flops += 2.0 * static_cast<double>(c.m) * static_cast<double>(c.n) * static_cast<double>(c.k) *
+                      static_cast<double>(c.batch);
+    r.gemm_bound = gemm_bound_seconds(calls, 5);
+  }
   r.step = summarize(step_times);
   r.cpu = summarize(cpu_times);
   r.phases = {summarize(fwd).median, summarize(bwd).median, summarize(clip).median, summarize(adam).median};
@@ -215,7 +257,7 @@ void run_train(const TrainOptions& o) {
     std::printf("bench train: skipped: no model at %s (pass --model DIR or --synthetic SIZE)\n", o.model.c_str());
     throw Exit{0};
   }
-  set_blas_threads(o.threads);
+  set_threads(o.threads);
   std::vector<std::string> methods = o.methods.empty() ? preset_names() : o.methods;
   for (const std::string& m : methods) preset(m);  // validates the names before any work
 
@@ -228,20 +270,25 @@ void run_train(const TrainOptions& o) {
   std::printf("  step:     zero_grad, forward, loss.item(), backward, clip_grad_norm(1.0), AdamW; %d warm-up + %d "
               "timed steps; ex/s from the median\n\n",
               o.warmup, o.steps);
-  std::printf("%-15s %9s %9s %9s %9s %10s %10s %12s %12s\n", "preset", "ms/step", "best ms", "cpu ms", "ex/s",
-              "peak MiB", "step MiB", "trainable", "optim MiB");
+  std::printf("%-15s %9s %9s %9s %9s %10s %10s %12s %12s %9s %9s\n", "preset", "ms/step", "best ms", "cpu ms", "ex/s",
+              "peak MiB", "step MiB", "trainable", "optim MiB", "gemm ms", "step/gemm");
   std::vector<PresetResult> results;
   for (const std::string& m : methods) {
     PresetResult r = run_preset(o, m, device);
-    std::printf("%-15s %9.1f %9.1f %9.1f %9.1f %10.1f %10.1f %12lld %12.2f\n", r.method.c_str(),
+    std::printf("%-15s %9.1f %9.1f %9.1f %9.1f %10.1f %10.1f %12lld %12.2f %9.1f %9.2f\n", r.method.c_str(),
                 r.step.median * 1e3, r.step.best * 1e3, r.cpu.median * 1e3, o.batch / r.step.median, mib(static_cast<double>(r.peak_bytes)),
                 mib(static_cast<double>(r.peak_bytes - r.start_bytes)), static_cast<long long>(r.trainable),
-                mib(4.0 * static_cast<double>(r.optimizer_floats)));
+                mib(4.0 * static_cast<double>(r.optimizer_floats)), r.gemm_bound * 1e3,
+                r.gemm_bound > 0 ? r.step.median / r.gemm_bound : 0.0);
     std::fflush(stdout);
     results.push_back(std::move(r));
   }
   std::printf("\nms/step: median wall time; best ms: fastest step; cpu ms: median process CPU time per step (all\n"
               "threads, spin-waiting included). ex/s = batch / median wall time.\n");
+  if (o.gemm_bound && device == Device::CPU)
+    std::printf("gemm ms: the GEMM bound, the time the step's matrix products alone take at this thread count (every\n"
+                "product of a forward + backward replayed through the backend on scratch buffers, best of 5 each);\n"
+                "step/gemm: median step time over it.\n");
   std::printf("peak MiB: all live tensors at the step's high-water mark (weights + optimizer state + activations +\n"
               "gradients); step MiB: the part above the step's start. optim MiB: AdamW m and v (float32).\n");
 
@@ -264,7 +311,7 @@ void run_train(const TrainOptions& o) {
     nlohmann::json j;
     j["implementation"] = "unipelt";
     j["device"] = device_name(device);
-    j["threads"] = blas_threads();
+    j["threads"] = cpu_threads();
     j["blas"] = blas_description();
     j["cpu"] = cpu_description();
     j["model"] = o.synthetic.empty() ? o.model : "synthetic-" + o.synthetic;
@@ -283,7 +330,9 @@ void run_train(const TrainOptions& o) {
                           {"trainable_parameters", r.trainable},
                           {"optimizer_state_floats", r.optimizer_floats},
                           {"loss_first", r.loss_first},
-                          {"loss_last", r.loss_last}};
+                          {"loss_last", r.loss_last},
+                          {"gemm_bound_ms", r.gemm_bound * 1e3},
+                          {"gemm_gflop", r.gemm_flops / 1e9}};
       if (o.breakdown) {
         p["forward_ms"] = r.phases.forward * 1e3;
         p["backward_ms"] = r.phases.backward * 1e3;
@@ -315,7 +364,7 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--device", o->device, "cpu or cuda (cuda exits with status 2 when no GPU is available)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  sub->add_option("--threads", o->threads, "OpenBLAS threads (default: OpenBLAS's own default, all cores)");
+  sub->add_option("--threads", o->threads, "CPU threads for every kernel and product (default 0: all CPUs)");
   sub->add_option("--batch", o->batch, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_option("--seq-len", o->seq_len, "tokens per example")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -323,6 +372,7 @@ void setup_train_command(CLI::App& app) {
   sub->add_flag("--no-dropout", o->no_dropout, "forward in eval mode (dropout off); the default trains with dropout");
   sub->add_flag("--breakdown", o->breakdown,
                 "also time forward / backward / clip / AdamW separately and rank the backward closures by op");
+  sub->add_flag("!--no-gemm-bound", o->gemm_bound, "skip measuring the GEMM bound of each preset's step");
   sub->add_option("--json", o->json, "also write the results to this JSON file");
   sub->callback([o] { run_train(*o); });
 }

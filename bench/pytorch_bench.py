@@ -6,6 +6,8 @@
                                                   [--methods a,b] [--batch 16] [--seq-len 128]
                                                   [--warmup 3] [--steps 10] [--no-dropout]
                                                   [--breakdown] [--impl fast|reference] [--json F]
+    /usr/bin/python3 bench/pytorch_bench.py epoch --batches F [--pad 128|batch] [--methods a,b] [--threads N]
+                                                  (bench/pytorch_epoch.py: one epoch of `bench epoch`'s batches)
 
 train: the same training step as `bench train` (train/trainer.cpp): zero_grad (set to None),
 forward with dropout, loss.item(), backward, clip_grad_norm_(1.0), AdamW (betas 0.9/0.999, eps 1e-8,
@@ -44,6 +46,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
 import unipelt_reference as ur  # noqa: E402
+import pytorch_epoch  # noqa: E402  (the epoch subcommand)
 
 PRESETS = list(ur.PRESETS)
 SYNTHETIC = {"tiny": (128, 2, 2), "mini": (256, 4, 4), "small": (512, 4, 8), "medium": (512, 8, 8),
@@ -401,7 +404,9 @@ def profile_peak_bytes(step_fn):
     return peak
 
 
-def run_preset(args, method, cfg, weights, dropouts):
+def build_training(cfg, method, weights):
+    """The preset's parameters (float32, 2 labels), its trainable tensors and their AdamW (the trainer's
+    betas, eps and weight decay): pcfg, params, trainable, opt."""
     pcfg = ur.make_pelt_config(method)
     with contextlib.redirect_stderr(io.StringIO()):  # "classifier not in model, initialised" (as ours does)
         params = ur.build_params(cfg, pcfg, weights, {}, 2, 42, torch.float32)
@@ -410,6 +415,11 @@ def run_preset(args, method, cfg, weights, dropouts):
         t.requires_grad_(n in names)
     trainable = [t for n, t in params.items() if n in names]
     opt = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    return pcfg, params, trainable, opt
+
+
+def run_preset(args, method, cfg, weights, dropouts):
+    pcfg, params, trainable, opt = build_training(cfg, method, weights)
     batch = make_batch(args.batch, args.seq_len, cfg.vocab_size)
     training = not args.no_dropout
     hidden_p, attn_p, cls_p = dropouts
@@ -542,9 +552,12 @@ def main(argv=None):
     t.add_argument("--impl", choices=["fast", "reference"], default="fast",
                    help="fast: fused F.* kernels with dropout (default); reference: unipelt_reference.forward")
     t.add_argument("--json", default="")
+    pytorch_epoch.add_parser(sub, os.cpu_count())
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     set_blas_threads(args.threads)
+    if args.command == "epoch":
+        return pytorch_epoch.run_epoch(sys.modules[__name__], args)
     return run_ops(args) if args.command == "ops" else run_train(args)
 
 

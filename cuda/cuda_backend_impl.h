@@ -10,7 +10,7 @@
 //   layernorm.cu    layernorm_forward, layernorm_backward
 //   embedding.cu    embedding_forward, embedding_backward
 //   dropout.cu      dropout
-//   movement.cu     permute, copy_2d
+//   movement.cu     permute, copy_2d, copy_strided
 //   loss.cu         cross_entropy_forward/backward, mse_forward/backward
 //   optimizer.cu    adamw_update
 //   cuda_backend.cpp  cuda_backend(), cuda_device_present()
@@ -108,6 +108,8 @@ class CudaBackend final : public Backend {
   void permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) override;
   void copy_2d(DType dtype, int64_t rows, int64_t cols, const void* src, int64_t src_ld, void* dst,
                int64_t dst_ld) override;
+  void copy_strided(DType dtype, const int64_t shape[4], const void* src, const int64_t src_stride[4], void* dst,
+                    const int64_t dst_stride[4]) override;
   void normalize_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out) override;
   void cross_entropy_forward(DType dtype, int64_t n, int64_t c, const void* logits, const int32_t* labels,
                              void* probs, void* loss) override;

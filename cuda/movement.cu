@@ -2,6 +2,7 @@
 //
 //   permute  out = in permuted: in[in_shape] (4-D), out.shape[d] = in_shape[perm[d]]
 //   copy_2d  dst[r·dst_ld + c] = src[r·src_ld + c] for r < rows, c < cols (concat and slice)
+//   copy_strided  dst[i·dst_stride] = src[i·src_stride] over a 4-D index space (split_heads' backward)
 //
 // permute: one thread per output element, reading in at the permuted strides (reads are strided,
 // writes coalesced). copy_2d is a pitched copy: cudaMemcpyAsync when both sides are contiguous,
@@ -35,7 +36,42 @@ __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const T* src, int64_t
     dst[(i / cols) * dst_ld + i % cols] = src[(i / cols) * src_ld + i % cols];
 }
 
+struct Strides4 {
+  int64_t shape[4], src[4], dst[4];
+};
+
+template <class T>
+__global__ void copy_strided_kernel(Strides4 p, int64_t n, const T* src, T* dst) {
+  for (int64_t i = first_index(); i < n; i += index_step()) {
+    int64_t rest = i, from = 0, to = 0;
+    for (int d = 3; d >= 0; --d) {
+      const int64_t index = rest % p.shape[d];
+      rest /= p.shape[d];
+      from += index * p.src[d];
+      to += index * p.dst[d];
+    }
+    dst[to] = src[from];
+  }
+}
+
 }  // namespace
+
+void CudaBackend::copy_strided(DType dtype, const int64_t shape[4], const void* src, const int64_t src_stride[4],
+                               void* dst, const int64_t dst_stride[4]) {
+  const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
+  if (n <= 0) return;
+  Strides4 plan{};
+  for (int d = 0; d < 4; ++d) {
+    plan.shape[d] = shape[d];
+    plan.src[d] = src_stride[d];
+    plan.dst[d] = dst_stride[d];
+  }
+  dispatch_any(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    copy_strided_kernel<T><<<blocks_for(n), kBlock>>>(plan, n, static_cast<const T*>(src), static_cast<T*>(dst));
+    UNIPELT_CUDA_CHECK_LAUNCH();
+  });
+}
 
 void CudaBackend::permute(DType dtype, const int64_t in_shape[4], const int perm[4], const void* in, void* out) {
   const int64_t n = in_shape[0] * in_shape[1] * in_shape[2] * in_shape[3];

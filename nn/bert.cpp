@@ -31,29 +31,32 @@ BertLayer::BertLayer(const BertConfig& c, DType dtype, Device device)
       attention_dropout_(c.attention_probs_dropout_prob) {}
 
 namespace {
-// [B,T,H] -> [B,heads,T,d]
-Tensor split_heads(const Tensor& x, int heads) {
-  const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-  return ops::permute(ops::reshape(x, {B, T, heads, H / heads}), {0, 2, 1, 3});
-}
 // [B,heads,T,d] -> [B,T,H]
 Tensor merge_heads(const Tensor& x) {
   const int64_t B = x.size(0), heads = x.size(1), T = x.size(2), d = x.size(3);
   return ops::reshape(ops::permute(x, {0, 2, 1, 3}), {B, T, heads * d});
 }
-Tensor plus_delta(const Tensor& projection, const Tensor& delta) {
-  return delta.defined() ? ops::add(projection, delta) : projection;
-}
 }  // namespace
+
+std::array<Tensor, 3> BertLayer::project_qkv(const Tensor& x, const Tensor& query_delta,
+                                             const Tensor& value_delta) const {
+  // q, k and v read the same x: one GEMM against the weights stacked along their output dimension,
+  // x [B,T,H] · [W_q; W_k; W_v]ᵀ + [b_q; b_k; b_v] -> [B,T,3H]. The stacking copies 3·H² values, a few
+  // per mille of the GEMM (it has B·T times as many multiply-adds); backward, concat hands each weight
+  // its rows of the stacked gradient.
+  const Tensor weight = ops::concat({query.weight, key.weight, value.weight}, 0);
+  const Tensor bias = ops::concat({query.bias, key.bias, value.bias}, 0);
+  std::vector<Tensor> qkv = ops::split_heads(ops::linear(x, weight, bias), 3, heads_, {query_delta, {}, value_delta});
+  return {qkv[0], qkv[1], qkv[2]};
+}
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& additive_mask, const Tensor& mask, int layer,
                           BertSeams& seams, ForwardContext& ctx) const {
   const int64_t B = x.size(0), H = x.size(2), d = H / heads_;
 
-  // Self-attention. The seams may add low-rank deltas to q and v and prepend prefix keys/values.
-  Tensor q = split_heads(plus_delta(query.forward(x), seams.query_delta(layer, x, mask)), heads_);
-  Tensor k = split_heads(key.forward(x), heads_);
-  Tensor v = split_heads(plus_delta(value.forward(x), seams.value_delta(layer, x, mask)), heads_);
+  // Self-attention. The seams may add low-rank deltas to q and v (each to its slice of the fused
+  // projection, before the head split) and prepend prefix keys/values.
+  auto [q, k, v] = project_qkv(x, seams.query_delta(layer, x, mask), seams.value_delta(layer, x, mask));
   Tensor scores_mask = additive_mask;
   KeyValuePrefix prefix = seams.attention_prefix(layer, x, mask);
   if (prefix.keys.defined()) {

@@ -1,7 +1,7 @@
 // BERT (Devlin et al., 2019) for sequence classification, with Hugging Face parameter names.
 //
 // Data flow through one layer (B batch, T tokens, H hidden, heads × d = H); docs/bert.md draws it:
-//   x [B,T,H] ─► q,k,v = x·W{q,k,v}ᵀ + b      (seam: + query_delta / value_delta)
+//   x [B,T,H] ─► q,k,v = x·W{q,k,v}ᵀ + b      (one GEMM against [W_q; W_k; W_v]; seam: + query_delta / value_delta)
 //               split heads [B,heads,T,d]      (seam: prefix keys/values prepended → [B,heads,P+T,d])
 //               softmax(q·kᵀ/√d + mask)·v ─► merge heads ─► dense, dropout ─► a = LN(· + x)
 //   a ─► gelu(a·W_iᵀ + b_i) ─► dense, dropout = f ─► LN(f + a)   (seam: output_sublayer(f, a, LN))
@@ -10,6 +10,7 @@
 // default implementation is plain BERT. pelt/ implements the seams.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,8 @@ class BertLayer : public Module {
   Tensor forward(const Tensor& x, const Tensor& additive_mask, const Tensor& mask, int layer, BertSeams& seams,
                  ForwardContext& ctx) const;
   void named_parameters(const std::string& prefix, std::vector<NamedTensor>& out) const override;
+  // q, k, v [B,heads,T,d] of x [B,T,H]: one fused GEMM, the deltas (each may be undefined) added to q and v.
+  std::array<Tensor, 3> project_qkv(const Tensor& x, const Tensor& query_delta, const Tensor& value_delta) const;
 
   Linear query, key, value, attention_output, intermediate, output;
   LayerNorm attention_norm, output_norm;

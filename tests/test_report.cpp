@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "autograd/parallel.h"
 #include "train/gate_plot.h"
 #include "train/report.h"
 #include "train/saved_run.h"
@@ -234,11 +235,18 @@ TEST_CASE("sweep grid: names, order, run directories", "[report]") {
   o.model_dir = "/m";
   o.data_dir = "/d";
   o.train_flags = {"--epochs", "3"};
+  o.threads_per_run = 3;
   const auto argv = sweep_child_argv(o, points[2]);
   const std::vector<std::string> expected = {"/bin/unipelt", "train", "--task", "SST-2", "--method", "lora", "--k",
                                              "all", "--data-seed", "111", "--model", "/m", "--data", "/d", "--out",
-                                             "/s/SST-2/lora/kall/seed111", "--resume", "--epochs", "3"};
+                                             "/s/SST-2/lora/kall/seed111", "--resume", "--epochs", "3", "--threads", "3"};
   CHECK(argv == expected);
+  // Without --threads the runs share the CPUs: cores / jobs each, at least one.
+  o.threads_per_run = -1;
+  o.jobs = 2;
+  CHECK(sweep_threads_per_run(o) == std::max(1, available_cpus() / 2));
+  o.jobs = 1000;
+  CHECK(sweep_threads_per_run(o) == 1);
 }
 
 TEST_CASE("sweep runner: jobs, skipped finished runs, failures, logs", "[report]") {

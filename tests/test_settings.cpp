@@ -55,8 +55,9 @@ struct Dirs {
   fs::path model, data, out;
 };
 
-Dirs scratch_dirs() {
-  const fs::path root = testing::scratch_dir("settings_cli");
+// Each test case its own directory: ctest -j runs test cases at the same time, and scratch_dir empties it.
+Dirs scratch_dirs(const std::string& name) {
+  const fs::path root = testing::scratch_dir(name);
   Dirs d{root / "model", root / "data", root / "out"};
   fs::create_directories(d.model);
   fs::create_directories(d.data);
@@ -66,7 +67,7 @@ Dirs scratch_dirs() {
 }  // namespace
 
 TEST_CASE("settings: train and sweep accept and reject the same values for every shared flag", "[settings]") {
-  const Dirs d = scratch_dirs();
+  const Dirs d = scratch_dirs("settings_cli_shared_flags");
   const std::vector<std::string> train_required = {"--model", d.model.string(), "--data", d.data.string(), "--out",
                                                    d.out.string()};
   const std::vector<std::string> sweep_required = {"--out", d.out.string()};
@@ -111,7 +112,7 @@ TEST_CASE("settings: train and sweep accept and reject the same values for every
 }
 
 TEST_CASE("settings: the values the issue lists are refused up front, naming the flag and the range", "[settings]") {
-  const Dirs d = scratch_dirs();
+  const Dirs d = scratch_dirs("settings_cli_refused_values");
   auto train_error = [&](const std::string& flag, const std::string& value) {
     return parse_only("train", {"--model", d.model.string(), "--data", d.data.string(), "--out", d.out.string(), flag,
                                 value});

@@ -341,6 +341,12 @@ TEST_CASE("eval, predict and gates on a saved run", "[train]") {
     CHECK(j.at("metrics") == results.at("test"));
     CHECK(j.at("examples") == 60);
   }
+  // The thread count changes nothing: the same JSON at 1 and 2 threads.
+  REQUIRE(testing::run_cli({"eval", run.string(), "--json", "--threads", "1"}, out, err) == 0);
+  const std::string one_thread = testing::read_text(out);
+  REQUIRE(testing::run_cli({"eval", run.string(), "--json", "--threads", "2"}, out, err) == 0);
+  CHECK(testing::read_text(out) == one_thread);
+  CHECK(testing::run_cli({"eval", run.string(), "--threads", "-1"}, out, err) == 2);
   REQUIRE(testing::run_cli({"eval", run.string(), "--split", "dev", "--data", s.data_dir.string()}, out, err) == 0);
   CHECK(testing::read_text(out).find("accuracy") != std::string::npos);
   CHECK(testing::run_cli({"eval", (root / "nothing").string()}, out, err) != 0);
@@ -349,10 +355,10 @@ TEST_CASE("eval, predict and gates on a saved run", "[train]") {
   const fs::path input = root / "inputs.tsv";
   {
     std::ofstream in(input);
-    in << "sentence\n"
+    in << "sentence\n"  // the longest first, so that the length-sorted batch has another order
+       << "the story is quite nice and the music great\n"
        << "the movie was good\n"
-       << "a very bad film\n"
-       << "the story is quite nice and the music great\n";
+       << "a very bad film\n";
   }
   REQUIRE(testing::run_cli({"predict", run.string(), "--input", input.string(), "--out", (root / "pred.tsv").string()},
                            out, err) == 0);
@@ -373,6 +379,25 @@ TEST_CASE("eval, predict and gates on a saved run", "[train]") {
       CHECK((label == "positive") == (p1 > p0));
     }
     CHECK(n == 3);
+  }
+  // predict runs length-sorted batches (the inputs above are not in length order): each line is what
+  // that input alone predicts, so the results came back in input order.
+  {
+    const std::vector<std::string> sentences = {"the story is quite nice and the music great",
+                                                "the movie was good", "a very bad film"};
+    std::istringstream batched(testing::read_text(root / "pred.tsv"));
+    std::string line;
+    std::getline(batched, line);  // header
+    for (const std::string& sentence : sentences) {
+      std::ofstream(root / "one.tsv") << "sentence\n" << sentence << "\n";
+      REQUIRE(testing::run_cli({"predict", run.string(), "--input", (root / "one.tsv").string(), "--out",
+                                (root / "one_pred.tsv").string(), "--no-header"},
+                               out, err) == 0);
+      REQUIRE(std::getline(batched, line));
+      const std::string alone = testing::read_text(root / "one_pred.tsv");
+      INFO(sentence);
+      CHECK(line + "\n" == alone);
+    }
   }
   {
     std::ofstream bad(root / "bad.tsv");

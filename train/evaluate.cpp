@@ -77,28 +77,38 @@ void reduce_sums(Communicator& comm, std::vector<double>& predictions, std::map<
 
 }  // namespace
 
-EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
-                    int batch_size, int pad_to, bool with_labels, Communicator& comm) {
+void run_inference(PeltModel& model, const std::vector<EncodedExample>& data, int batch_size, int pad_to,
+                   bool with_labels, const InferenceBatchFn& each_batch, BatchShare share) {
   NoGradGuard no_grad;
   const bool regression = model.base().is_regression();
-  // Sort by length so that each batch pads little (results are put back in the original order).
+  // Sort by length so that each batch pads little (callers put the results back in the original order).
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return data[a].input_ids.size() < data[b].input_ids.size(); });
+  const size_t batch = static_cast<size_t>(std::max(1, batch_size));
+  for (size_t start = 0, n = 0; start < order.size(); start += batch, ++n) {
+    if (n % share.of != share.mine) continue;  // another rank's batch
+    const std::vector<size_t> idx(order.begin() + static_cast<long>(start),
+                                  order.begin() + static_cast<long>(std::min(order.size(), start + batch)));
+    Batch b = make_batch(data, idx, regression, with_labels, pad_to, model.base().dtype(), model.base().device());
+    ForwardContext ctx;  // training = false: dropout is the identity
+    each_batch(idx, model.forward(b, ctx));
+  }
+}
+
+EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector<EncodedExample>& data,
+                    int batch_size, int pad_to, bool with_labels, Communicator& comm) {
+  const bool regression = model.base().is_regression();
   EvalResult r;
   r.predictions.assign(data.size(), 0.0);
   std::map<std::string, double> gate_sums;
   double loss_sum = 0.0;
-  const size_t batches = (order.size() + static_cast<size_t>(batch_size) - 1) / static_cast<size_t>(batch_size);
+  const size_t batches = (data.size() + static_cast<size_t>(batch_size) - 1) / static_cast<size_t>(batch_size);
   const bool sharded = comm.size() > 1 && batches >= static_cast<size_t>(comm.size());
-  for (size_t start = 0, b = 0; start < order.size(); start += static_cast<size_t>(batch_size), ++b) {
-    if (sharded && b % static_cast<size_t>(comm.size()) != static_cast<size_t>(comm.rank())) continue;
-    const std::vector<size_t> idx(order.begin() + static_cast<long>(start),
-                                  order.begin() + static_cast<long>(std::min(order.size(), start + batch_size)));
-    Batch batch = make_batch(data, idx, regression, with_labels, pad_to, model.base().dtype(), model.base().device());
-    ForwardContext ctx;
-    auto out = model.forward(batch, ctx);
+  const BatchShare share = sharded ? BatchShare{static_cast<size_t>(comm.rank()), static_cast<size_t>(comm.size())}
+                                   : BatchShare{};
+  run_inference(model, data, batch_size, pad_to, with_labels, [&](const std::vector<size_t>& idx, const auto& out) {
     const std::vector<double> logits = out.logits.to_vector();
     require_finite(logits, "logits", idx);
     if (out.loss.defined()) {
@@ -112,7 +122,7 @@ EvalResult evaluate(PeltModel& model, const std::string& task, const std::vector
       require_finite(values, "gate " + name, idx);
       gate_sums[name] += std::accumulate(values.begin(), values.end(), 0.0);
     }
-  }
+  }, share);
   if (sharded) reduce_sums(comm, r.predictions, gate_sums, loss_sum);
   r.gates = per_layer_gates(gate_sums, data.size());
   if (with_labels && !data.empty()) {

@@ -3,6 +3,7 @@
 // `predict` reuse it through train/saved_run.h.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -26,10 +27,22 @@ struct NonFiniteError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Evaluates without recording anything (no-grad), in batches of `batch_size` examples sorted by length
-// (each batch padded to its longest sequence, or to pad_to when that is larger); results come back in
-// input order. Labels are needed for metrics and loss. Throws NonFiniteError naming the first example
-// whose logits, gates or loss are not finite.
+// The inference pass behind evaluate() and `unipelt predict` (train/saved_run.h): the examples sorted by
+// length (stable), cut into batches of `batch_size`, each padded to its longest sequence (or to pad_to
+// when that is larger), and run forward with gradients off: no tape, no gradient buffers, dropout off.
+// `each_batch(indices, output)` receives every batch's output with the positions of its examples in
+// `data`, so that callers put results back in input order. Labels go into the batches when with_labels.
+// `share` runs batches mine, mine + of, mine + 2 of, ... only (one rank's share of the same batches).
+using InferenceBatchFn = std::function<void(const std::vector<size_t>& indices,
+                                            const BertForSequenceClassification::Output& output)>;
+struct BatchShare {
+  size_t mine = 0, of = 1;
+};
+void run_inference(PeltModel& model, const std::vector<EncodedExample>& data, int batch_size, int pad_to,
+                   bool with_labels, const InferenceBatchFn& each_batch, BatchShare share = {});
+
+// Evaluates through run_inference; results come back in input order. Labels are needed for metrics and
+// loss. Throws NonFiniteError naming the first example whose logits, gates or loss are not finite.
 // With several ranks (train/distributed.h) rank r evaluates batches r, r + N, ... of the same batches and
 // the sums come back to every rank: the predictions, so the metrics, exactly those of one process (when
 // there are fewer batches than ranks, every rank evaluates all of them).

@@ -3,10 +3,10 @@
 #include "train/saved_run.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 
-#include "autograd/tape.h"
 #include "datasets/glue.h"
 #include "datasets/text_check.h"
 #include "nn/bert_loader.h"
@@ -207,37 +207,31 @@ std::vector<Example> read_predict_inputs(const fs::path& path, bool pair) {
 }
 
 std::vector<Prediction> predict_outputs(LoadedRun& run, const std::vector<EncodedExample>& data) {
-  NoGradGuard no_grad;
   const TaskInfo& task = task_info(run.config.task);
   const bool regression = task.kind == TaskKind::Regression;
-  const DType dtype = run.base->dtype();
-  const Device device = run.base->device();
   std::vector<Prediction> out(data.size());
-  const size_t batch = static_cast<size_t>(std::max(1, run.config.eval_batch_size));
-  for (size_t start = 0; start < data.size(); start += batch) {
-    std::vector<size_t> idx(std::min(batch, data.size() - start));
-    std::iota(idx.begin(), idx.end(), start);
-    Batch b = make_batch(data, idx, regression, false, run.pad_to, dtype, device);
-    ForwardContext ctx;
-    const std::vector<double> logits = run.model->forward(b, ctx).logits.to_vector();
-    const size_t c = logits.size() / idx.size();
-    for (size_t i = 0; i < idx.size(); ++i) {
-      Prediction& p = out[idx[i]];
-      if (regression) {
-        p.score = logits[i];
-        continue;
-      }
-      const double* row = logits.data() + i * c;
-      const double m = *std::max_element(row, row + c);
-      double sum = 0.0;
-      p.probabilities.resize(c);
-      for (size_t j = 0; j < c; ++j) sum += p.probabilities[j] = std::exp(row[j] - m);
-      for (double& v : p.probabilities) v /= sum;
-      p.label_id = static_cast<int>(std::max_element(row, row + c) - row);
-      p.label = static_cast<size_t>(p.label_id) < task.label_names.size() ? task.label_names[p.label_id]
-                                                                             : "LABEL_" + std::to_string(p.label_id);
-    }
-  }
+  run_inference(*run.model, data, run.config.eval_batch_size, run.pad_to, false,
+                [&](const std::vector<size_t>& idx, const BertForSequenceClassification::Output& output) {
+                  const std::vector<double> logits = output.logits.to_vector();
+                  const size_t c = logits.size() / idx.size();
+                  for (size_t i = 0; i < idx.size(); ++i) {
+                    Prediction& p = out[idx[i]];
+                    if (regression) {
+                      p.score = logits[i];
+                      continue;
+                    }
+                    const double* row = logits.data() + i * c;
+                    const double m = *std::max_element(row, row + c);
+                    double sum = 0.0;
+                    p.probabilities.resize(c);
+                    for (size_t j = 0; j < c; ++j) sum += p.probabilities[j] = std::exp(row[j] - m);
+                    for (double& v : p.probabilities) v /= sum;
+                    p.label_id = static_cast<int>(std::max_element(row, row + c) - row);
+                    p.label = static_cast<size_t>(p.label_id) < task.label_names.size()
+                                  ? task.label_names[p.label_id]
+                                  : "LABEL_" + std::to_string(p.label_id);
+                  }
+                });
   return out;
 }
 

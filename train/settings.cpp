@@ -389,6 +389,15 @@ void add_module_rows(std::vector<Setting>& t) {
   stop.to_json = nullptr;
   stop.from_json = nullptr;
   t.push_back(stop);
+  // How the process uses the machine.
+  Setting threads = whole<int>({"--threads", "", "CPU threads for every kernel and matrix product (0 = every CPU "
+                                                 "this process may use); results are the same for any count",
+                                S::Machine},
+                               &TrainConfig::threads, 0, 4096);
+  threads.shown_default = "0 (all CPUs; a sweep: cores / jobs)";
+  threads.to_json = nullptr;
+  threads.from_json = nullptr;
+  t.push_back(threads);
 }
 
 std::vector<Setting> build_table() {
@@ -506,6 +515,7 @@ std::string settings_markdown_table() {
                         : s.scope == SettingScope::Grid       ? "a grid axis"
                         : s.scope == SettingScope::Location   ? "set by the sweep"
                         : s.scope == SettingScope::MethodEdit ? "no (presets only)"
+                        : s.scope == SettingScope::Machine    ? "passed to every run (default: cores / jobs)"
                                                               : "no";
     auto cell = [](const std::string& text) {  // a '|' would end the Markdown cell
       std::string out;

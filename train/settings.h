@@ -37,6 +37,7 @@ struct TrainConfig {
   Device device = Device::CPU;
   bool allow_unused = false;  // load a checkpoint holding tensors the model does not use (BertLoadOptions)
   int stop_after_epochs = 0;  // > 0: stop after this many epochs *of this invocation*, as if interrupted
+  int threads = 0;            // CPU threads (autograd/parallel.h); 0 = every CPU. Never changes a result.
 
   // The learning rate this run uses: lr, or the paper's rate for the method when lr is 0.
   double resolved_lr() const;
@@ -56,6 +57,8 @@ enum class SettingScope {
   MethodEdit,  // a change to the method preset (--adapter on|off, ...): `unipelt train` only
   Location,    // where the model, the data and the run directory are: the sweep sets them itself
   Invocation,  // this command only, not stored in config.json (--stop-after)
+  Machine,     // how the process uses the machine (--threads): not stored, never changes a result; a sweep
+               // passes it to every run, or gives each run cores / jobs when it is not given
 };
 
 struct Setting {

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "autograd/parallel.h"
 #include "datasets/glue.h"
 #include "nn/file_io.h"
 #include "pelt/config.h"
@@ -70,7 +71,13 @@ std::vector<std::string> sweep_child_argv(const SweepOptions& o, const SweepPoin
                                    "--out",           sweep_run_dir(o.root, p).string(),
                                    "--resume"};
   argv.insert(argv.end(), o.train_flags.begin(), o.train_flags.end());
+  argv.insert(argv.end(), {"--threads", std::to_string(sweep_threads_per_run(o))});
   return argv;
+}
+
+int sweep_threads_per_run(const SweepOptions& o) {
+  if (o.threads_per_run >= 0) return o.threads_per_run;
+  return std::max(1, available_cpus() / std::max(1, o.jobs));
 }
 
 nlohmann::json sweep_manifest(const SweepOptions& o, const std::vector<std::string>& command) {

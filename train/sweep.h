@@ -58,12 +58,16 @@ struct SweepOptions {
   std::vector<std::string> train_flags;  // passed to every `train` after the grid's own flags
   SweepGrid grid;
   int jobs = 1;
-  // With jobs > 1 and OPENBLAS_NUM_THREADS unset, each child gets max(1, cores / jobs) BLAS threads.
-  bool limit_blas_threads = true;
+  // --threads of every run; -1 (not given): each run gets max(1, CPUs / jobs), so that the runs share the
+  // machine. Not part of the manifest: the thread count never changes a result.
+  int threads_per_run = -1;
 };
 
+// The --threads value each run of the sweep gets.
+int sweep_threads_per_run(const SweepOptions& options);
+
 // argv of one child (argv[0] = binary): train --task T --method M --k K --data-seed S --model DIR
-// --data DIR --out RUN --resume, then the train flags.
+// --data DIR --out RUN --resume, then the train flags and --threads (sweep_threads_per_run).
 std::vector<std::string> sweep_child_argv(const SweepOptions& options, const SweepPoint& point);
 
 struct SweepSummary {

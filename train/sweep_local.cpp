@@ -135,15 +135,12 @@ class LocalSweep {
       else todo_.push_back(i);
     }
     extra_env_.push_back(std::string(kParentVariable) + "=" + std::to_string(::getpid()));
-    if (o.jobs > 1 && o.limit_blas_threads && !std::getenv("OPENBLAS_NUM_THREADS")) {
-      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-      extra_env_.push_back("OPENBLAS_NUM_THREADS=" + std::to_string(std::max(1u, cores / static_cast<unsigned>(o.jobs))));
-    }
   }
 
   SweepSummary run() {
     log_ << "sweep: " << points_.size() << " runs, " << summary_.skipped << " already finished, " << todo_.size()
-         << " to run, " << o_.jobs << " at a time; logs in <run>/train.log\n"
+         << " to run, " << o_.jobs << " at a time, " << sweep_threads_per_run(o_)
+         << " CPU threads each; logs in <run>/train.log\n"
          << std::flush;
     while ((!summary_.stopped && next_ < todo_.size()) || !running_.empty()) {
       forward_sigint();

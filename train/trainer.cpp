@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "autograd/backend.h"
+#include "autograd/parallel.h"
 #include "autograd/tape.h"
 #include "datasets/glue.h"
 #include "nn/bert_loader.h"
@@ -222,36 +223,24 @@ struct EpochLosses {
 std::optional<EpochLosses> run_epoch(Session& s, int epoch, Clock::time_point epoch_start) {
   const TrainConfig& c = s.config;
   const bool regression = s.task.kind == TaskKind::Regression;
-  const std::vector<size_t> order = shuffled_order(s.train.size(), c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  const std::vector<std::vector<size_t>> batches = epoch_batches(c, s.train.size(), epoch);
   EpochLosses losses;
   double loss_sum = 0.0;
   for (int64_t step = 0; step < s.steps_per_epoch; ++step) {
-    const auto first = order.begin() + step * c.batch_size;
-    const std::vector<size_t> idx(first, order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()),
-                                                                           (step + 1) * c.batch_size));
+    const std::vector<size_t>& idx = batches[static_cast<size_t>(step)];
     const ShardedBatch mine = shard_of(s.comm, s.train, idx, s.pad_to);  // one process: the whole batch
-    tape().clear();
-    for (const NamedTensor& p : s.params) p.tensor.zero_grad();
-    BertForSequenceClassification::Output outputs;
-    if (!mine.indices.empty()) {
-      Batch batch = make_batch(s.train, mine.indices, regression, true, mine.pad_to, c.dtype, c.device);
-      ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s.state.step), 0,
-                         mine.example_offset};
-      outputs = s.model->forward(batch, ctx);
-    }
-    const double loss = GradientAllReduce::mean_loss(s.comm, outputs.loss.defined() ? outputs.loss.item() : 0.0,
-                                                     mine.indices.size(), idx.size());
-    if (!std::isfinite(loss)) {
-      tape().clear();
+    std::optional<Batch> batch;
+    if (!mine.indices.empty())
+      batch = make_batch(s.train, mine.indices, regression, true, mine.pad_to, c.dtype, c.device);
+    const double lr = linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps);
+    const StepShare share{&s.comm, s.gradients.get(), mine.indices.size(), idx.size(), mine.example_offset};
+    const double loss = training_step(*s.model, s.params, *s.optimizer, batch ? &*batch : nullptr, c, s.state.step,
+                                      lr, share);
+    if (!std::isfinite(loss))
       throw std::runtime_error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) + " step " +
                                std::to_string(step + 1) + "; stopping. The last good state (epoch " +
                                std::to_string(s.state.epoch) + ") and best checkpoint are kept in " + s.out.string() +
                                "; try a lower --lr");
-    }
-    if (outputs.loss.defined()) backward(outputs.loss);
-    s.gradients->reduce(s.comm, mine.indices.size(), idx.size());  // one process: nothing
-    clip_grad_norm(s.params, c.max_grad_norm);
-    s.optimizer->step(linear_schedule(c.resolved_lr(), s.state.step, s.total_steps, c.warmup_steps));
     ++s.state.step;
     loss_sum += loss;
     losses.steps.push_back(loss);
@@ -347,6 +336,35 @@ TrainResult finish(Session& s, Clock::time_point started, size_t peak_tensor_byt
 
 }  // namespace
 
+std::vector<std::vector<size_t>> epoch_batches(const TrainConfig& c, size_t examples, int epoch) {
+  const std::vector<size_t> order = shuffled_order(examples, c.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::vector<std::vector<size_t>> batches;
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(c.batch_size))
+    batches.emplace_back(order.begin() + static_cast<long>(first),
+                         order.begin() + static_cast<long>(std::min(order.size(), first + c.batch_size)));
+  return batches;
+}
+
+double training_step(PeltModel& model, const std::vector<NamedTensor>& params, AdamW& optimizer, const Batch* batch,
+                     const TrainConfig& c, int64_t step, double lr, const StepShare& share) {
+  ForwardContext ctx{true, c.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step), 0, share.example_offset};
+  tape().clear();
+  for (const NamedTensor& p : params) p.tensor.zero_grad();
+  BertForSequenceClassification::Output outputs;
+  if (batch) outputs = model.forward(*batch, ctx);
+  double loss = outputs.loss.defined() ? outputs.loss.item() : 0.0;
+  if (share.comm) loss = GradientAllReduce::mean_loss(*share.comm, loss, share.mine, share.global);
+  if (!std::isfinite(loss)) {
+    tape().clear();
+    return loss;
+  }
+  if (outputs.loss.defined()) backward(outputs.loss);
+  if (share.gradients) share.gradients->reduce(*share.comm, share.mine, share.global);
+  clip_grad_norm(params, c.max_grad_norm);
+  optimizer.step(lr);
+  return loss;
+}
+
 TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& log) {
   return train_glue(config, resume, log, single_process());
 }
@@ -355,6 +373,7 @@ TrainResult train_glue(const TrainConfig& config, bool resume, std::ostream& ran
   std::ostream quiet(nullptr);  // the other ranks' progress would repeat rank 0's
   std::ostream& log = comm.rank() == 0 ? rank0_log : quiet;
   config.validate();
+  set_cpu_threads(config.threads);
   const auto started = Clock::now();
   check_run_directory(config, resume);
   const bool finished_before = resume && fs::exists(fs::path(config.out_dir) / "results.json");

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "nn/optim.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/settings.h"
@@ -24,6 +25,30 @@ struct TrainResult {
   std::map<std::string, double> best_dev, test;
   double wall_seconds = 0.0;
 };
+
+// One epoch's batches as the trainer makes them: the `examples` training examples in the order drawn from
+// (config.seed, epoch), cut into config.batch_size-long batches (the last one shorter), each padded to
+// its longest sequence (or padded_length(config)) by make_batch. `bench epoch` times exactly these.
+std::vector<std::vector<size_t>> epoch_batches(const TrainConfig& config, size_t examples, int epoch);
+
+// This process's part of a data-parallel step (train/distributed.h): `mine` of the global batch's
+// `global` examples, the first of them example `example_offset` of the batch (dropout masks follow the
+// global index). The default is one process holding the whole batch.
+struct StepShare {
+  Communicator* comm = nullptr;
+  const GradientAllReduce* gradients = nullptr;
+  size_t mine = 0, global = 0;
+  int64_t example_offset = 0;
+};
+
+// One optimisation step as the trainer takes it: zero_grad, forward in training mode (dropout seeded
+// from config.seed and `step`, the run's step counter), loss.item(), backward, with a share the loss
+// averaged and the gradients all-reduced over the ranks, clip_grad_norm to config.max_grad_norm, AdamW
+// at learning rate `lr`. `batch` may be null for a rank whose share of a short last batch is empty.
+// Returns the (global) loss; when it is not finite, nothing is updated (the tape is cleared and the
+// caller decides).
+double training_step(PeltModel& model, const std::vector<NamedTensor>& params, AdamW& optimizer, const Batch* batch,
+                     const TrainConfig& config, int64_t step, double lr, const StepShare& share = {});
 
 // Runs (or, with resume, continues) a training run. Progress goes to `log`. Throws
 // std::invalid_argument for settings that break a rule (naming the flag) before any work, and

@@ -3,8 +3,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "autograd/parallel.h"
 #include "examples/cli/cli.h"
 #include "examples/cli/run_options.h"
+#include "examples/cli/settings_flags.h"
 #include "train/saved_run.h"
 
 namespace {
@@ -13,10 +15,12 @@ struct EvalOptions {
   std::string run, split = "test";
   unipelt::RunOverrides overrides;
   bool json = false;
+  int threads = 0;
 };
 
 void run_eval(const EvalOptions& o) {
   using namespace unipelt;
+  set_cpu_threads(o.threads);
   LoadedRun run = load_run(o.run, o.overrides);
   const auto data = run_examples(run, o.split);
   const EvalResult r = evaluate_run(run, data);
@@ -53,6 +57,7 @@ void add_eval_command(CLI::App& app) {
   unipelt::cli::add_run_override_options(cmd, o->overrides, true);
   cmd->add_option("--task", o->overrides.task, "GLUE task of a peft adapter trained elsewhere (one without "
                                                "unipelt_run.json; then --data is needed too)");
+  unipelt::cli::add_threads_flag(cmd, o->threads);
   cmd->add_flag("--json", o->json, "Print JSON (metrics, loss, gates) instead of text");
   cmd->callback([o] { run_eval(*o); });
 }

@@ -4,8 +4,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "autograd/parallel.h"
 #include "examples/cli/cli.h"
 #include "examples/cli/run_options.h"
+#include "examples/cli/settings_flags.h"
 #include "nn/file_io.h"
 #include "train/gate_plot.h"
 #include "train/report.h"
@@ -18,6 +20,7 @@ struct GatesOptions {
   std::string run, svg;
   unipelt::RunOverrides overrides;
   bool recompute = false, json = false;
+  int threads = 0;
 };
 
 void run_gates(const GatesOptions& o) {
@@ -35,6 +38,7 @@ void run_gates(const GatesOptions& o) {
     }
   }
   if (gates.empty() && config.pelt.gated) {
+    set_cpu_threads(o.threads);
     LoadedRun run = load_run(dir, o.overrides);
     const auto test = run_examples(run, "test");
     gates = evaluate_run(run, test).gates;
@@ -74,6 +78,7 @@ void add_gates_command(CLI::App& app) {
   cmd->add_flag("--recompute", o->recompute, "Evaluate RUN/best on the test split even when results.json holds "
                                              "test_gates (otherwise only done for unfinished runs)");
   unipelt::cli::add_run_override_options(cmd, o->overrides, true, " (when recomputing)");
+  unipelt::cli::add_threads_flag(cmd, o->threads);
   cmd->add_flag("--json", o->json, "Print JSON instead of the table");
   cmd->callback([o] { run_gates(*o); });
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "autograd/backend.h"
+#include "autograd/parallel.h"
 #include "examples/cli/settings_flags.h"
 #include "nn/batch_io.h"
 #include "nn/bert_loader.h"
@@ -24,6 +25,7 @@ void run_grads(const GradsOptions& o) {
   TrainConfig settings;
   apply_settings(settings, *o.settings);
   settings.pelt.validate();
+  set_cpu_threads(settings.threads);
   validate_method_against_model(settings.pelt, load_bert_config(std::filesystem::path(o.model) / "config.json"));
   BertLoadOptions load;
   load.num_labels = o.num_labels;
@@ -63,7 +65,7 @@ void add_grads_command(CLI::App& app) {
   cmd->add_option("--num-labels", o->num_labels, "Number of labels (1 = regression; 0 = from config.json)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
-  std::vector<std::string> flags = {"--seed", "--dtype", "--device", "--allow-unused"};
+  std::vector<std::string> flags = {"--seed", "--dtype", "--device", "--allow-unused", "--threads"};
   for (const std::string& f : method_setting_flags()) flags.push_back(f);
   add_setting_flags(cmd, o->settings, flags);
   cmd->callback([o] { run_grads(*o); });

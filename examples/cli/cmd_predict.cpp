@@ -4,8 +4,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "autograd/parallel.h"
 #include "examples/cli/cli.h"
 #include "examples/cli/run_options.h"
+#include "examples/cli/settings_flags.h"
 #include "nn/file_io.h"
 #include "train/saved_run.h"
 
@@ -15,10 +17,12 @@ struct PredictOptions {
   std::string run, input, out;
   unipelt::RunOverrides overrides;  // --model, --device (no --data: the input is a TSV of its own)
   bool no_header = false;
+  int threads = 0;
 };
 
 void run_predict(const PredictOptions& o) {
   using namespace unipelt;
+  set_cpu_threads(o.threads);
   LoadedRun run = load_run(o.run, o.overrides);
   const TaskInfo& task = task_info(run.config.task);
   const std::vector<Example> inputs = read_predict_inputs(o.input, task.is_pair);
@@ -79,6 +83,7 @@ void add_predict_command(CLI::App& app) {
       ->check(writable_file_path());
   cmd->add_flag("--no-header", o->no_header, "Omit the output's header line");
   unipelt::cli::add_run_override_options(cmd, o->overrides, false);
+  unipelt::cli::add_threads_flag(cmd, o->threads);
   cmd->callback([o] { run_predict(*o); });
 }
 

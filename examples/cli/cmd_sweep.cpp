@@ -150,6 +150,7 @@ SweepOptions sweep_options(const SweepCliOptions& o) {
   expand_grid(s.grid);
   TrainConfig one_run;
   apply_settings(one_run, *o.passthrough);
+  if (o.passthrough->count("--threads")) s.threads_per_run = one_run.threads;
   validate_against_model(one_run, load_bert_config(fs::path(s.model_dir) / "config.json"));
   return s;
 }
@@ -189,8 +190,8 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Sweep directory: runs go to OUT/<task>/<method>/k<K>/seed<S>")
       ->required()
       ->check(setting_rule("--out"));
-  cmd->add_option("--jobs", o->jobs, "Runs at the same time with --scheduler local (each child then gets cores/jobs "
-                                     "BLAS threads unless OPENBLAS_NUM_THREADS is set)")
+  cmd->add_option("--jobs", o->jobs, "Runs at the same time with --scheduler local (each run then gets cores / jobs "
+                                     "CPU threads unless --threads is given)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--report", o->report, "Where to write the Markdown report (default: OUT/report.md)")
@@ -202,7 +203,7 @@ void add_sweep_command(CLI::App& app) {
       ->check(CLI::IsMember({"population", "sample"}))
       ->capture_default_str();
   // Training flags passed through unchanged to every run: the settings table's, with its rules.
-  add_setting_flags(cmd, o->passthrough, setting_flags({SettingScope::Run}));
+  add_setting_flags(cmd, o->passthrough, setting_flags({SettingScope::Run, SettingScope::Machine}));
   add_cluster_flags(cmd, o);
   cmd->callback([o, cmd] {
     note_given_flags(*cmd, *o);

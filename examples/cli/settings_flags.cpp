@@ -49,4 +49,18 @@ void add_setting_flags(CLI::App* cmd, const std::shared_ptr<SettingValues>& valu
   }
 }
 
+void add_threads_flag(CLI::App* cmd, int& threads) {
+  const Setting& s = find_setting("--threads");
+  cmd->add_option_function<std::string>(
+         "--threads",
+         [&threads](const std::string& text) {
+           TrainConfig scratch;
+           find_setting("--threads").set(scratch, text);
+           threads = scratch.threads;
+         },
+         s.help + " (" + s.accepts + "; default: 0, all CPUs)")
+      ->type_name(s.type)
+      ->check(setting_rule("--threads"));
+}
+
 }  // namespace unipelt::cli

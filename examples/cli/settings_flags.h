@@ -32,4 +32,9 @@ CLI::Validator setting_rule(const std::string& flag);
 void add_setting_flags(CLI::App* cmd, const std::shared_ptr<SettingValues>& values,
                        const std::vector<std::string>& flags, bool required_too = false);
 
+// The settings table's --threads (same rule, same help) for a command that takes no other training
+// setting (eval, predict, gates); `threads` receives the value (0 = every CPU) when the flag is given.
+// The command's callback passes it to set_cpu_threads (autograd/parallel.h).
+void add_threads_flag(CLI::App* cmd, int& threads);
+
 }  // namespace unipelt::cli
