@@ -1,6 +1,7 @@
 // PyTorch checkpoints: the restricted unpickler, both torch.save containers, strided views of shared
 // storages, float16/bfloat16 conversion, hostile files, and .bin model directories in load_bert.
 // Fixtures: tests/fixtures/torch/ (tests/reference/make_torch_fixtures.py).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
@@ -170,7 +171,7 @@ TEST_CASE("a .bin converts to safetensors with its dtypes kept and views made co
       CHECK(st.info(name).shape == bin.info(name).shape);
       const auto raw = st.raw(name);
       const std::vector<std::byte> bytes = bin.contiguous_bytes(name);
-      CHECK((raw.size() == bytes.size() && std::memcmp(raw.data(), bytes.data(), bytes.size()) == 0));
+      CHECK(std::equal(raw.begin(), raw.end(), bytes.begin(), bytes.end()));  // (memcmp: UB on empty ones)
     }
   }
 }
