@@ -193,39 +193,41 @@ Setting directory(const Row& r, std::string TrainConfig::*field, bool existing) 
   return s;
 }
 
-// --adapter on|off and the like: change one switch of the preset chosen by --method.
-Setting method_edit(const std::string& flag, const std::string& what, bool PeltConfig::*field) {
-  Setting s = make({flag, "pelt." + flag.substr(2), "Change the preset: " + what + " on or off",
-                    SettingScope::MethodEdit},
-                   "on|off", "on or off");
-  if (flag == "--gates") s.key = "pelt.gated";
-  s.shown_default = "the preset's";
+// --allow-unused on|off and the like: a yes/no setting, stored as a JSON boolean. `field` is a member
+// pointer or a lambda returning the bool (see field_of).
+template <class Field>
+Setting on_off(const Row& r, Field field) {
+  Setting s = make(r, "on|off", "on or off");
   s.set = [=](TrainConfig& c, const std::string& text) {
     if (text != "on" && text != "off") refuse("on or off", text);
-    c.pelt.*field = text == "on";
+    field_of<bool>(field, c) = text == "on";
+  };
+  s.text = [=](const TrainConfig& c) { return std::string(field_of<bool>(field, c) ? "on" : "off"); };
+  s.check = [](const TrainConfig&) {};
+  s.to_json = [=](const TrainConfig& c) { return json(field_of<bool>(field, c)); };
+  s.from_json = [=](TrainConfig& c, const json& j) {
+    if (!j.is_boolean()) refuse("true or false", j.dump());
+    field_of<bool>(field, c) = j.get<bool>();
+  };
+  return s;
+}
+
+// --adapter on|off and the like: change one switch of the preset chosen by --method (stored by
+// PeltConfig::to_json under "pelt", and marking the method "(modified)").
+Setting method_edit(const std::string& flag, const std::string& what, bool PeltConfig::*field) {
+  Setting s = on_off({flag, "pelt." + flag.substr(2), "Change the preset: " + what + " on or off",
+                      SettingScope::MethodEdit},
+                     [field](auto& c) -> auto& { return c.pelt.*field; });
+  if (flag == "--gates") s.key = "pelt.gated";
+  s.shown_default = "the preset's";
+  s.set = [set = std::move(s.set)](TrainConfig& c, const std::string& text) {
+    set(c, text);
     const std::string mark = " (modified)";
     if (c.pelt.method.size() < mark.size() || c.pelt.method.compare(c.pelt.method.size() - mark.size(), mark.size(), mark))
       c.pelt.method += mark;
   };
-  s.text = [=](const TrainConfig& c) { return std::string(c.pelt.*field ? "on" : "off"); };
-  s.check = [](const TrainConfig&) {};  // any combination is checked by PeltConfig::validate
-  return s;
-}
-
-// --allow-unused on|off and the like: a yes/no setting of the run, stored as a JSON boolean.
-Setting on_off(const Row& r, bool TrainConfig::*field) {
-  Setting s = make(r, "on|off", "on or off");
-  s.set = [=](TrainConfig& c, const std::string& text) {
-    if (text != "on" && text != "off") refuse("on or off", text);
-    c.*field = text == "on";
-  };
-  s.text = [=](const TrainConfig& c) { return std::string(c.*field ? "on" : "off"); };
-  s.check = [](const TrainConfig&) {};
-  s.to_json = [=](const TrainConfig& c) { return json(c.*field); };
-  s.from_json = [=](TrainConfig& c, const json& j) {
-    if (!j.is_boolean()) refuse("true or false", j.dump());
-    c.*field = j.get<bool>();
-  };
+  s.to_json = nullptr;  // stored by PeltConfig::to_json under "pelt"; PeltConfig::validate checks the combination
+  s.from_json = nullptr;
   return s;
 }
 
