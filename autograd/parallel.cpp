@@ -13,7 +13,10 @@
 // kSpinMicroseconds after a loop (long enough to catch the next kernel of a step), then sleeps.
 //
 // How a loop runs: the caller publishes a job (body, blocks) under a new generation number, wakes the
-// sleeping workers, and takes blocks itself; workers take blocks with one atomic increment each. The
+// sleeping workers, and takes blocks itself. Each thread first takes the blocks of its own contiguous
+// share (thread t of T: blocks [t·B/T, (t+1)·B/T)), one atomic increment each, then helps with the
+// shares of the others. Consecutive kernels over tensors of one shape thus give each thread the same rows
+// (still in its own L2 cache), and the two threads' claims land on different cache lines. The
 // caller returns when every block is done and no worker is still inside the job. Jobs alternate between
 // two slots, so a worker that is late for job g (it saw g but had not yet claimed) only ever reads
 // job g's slot while the caller may already be filling the other one for g + 1.
@@ -51,29 +54,53 @@ inline void cpu_relax() {
 
 thread_local bool t_in_team_job = false;  // a block calling parallel_for runs it inline
 
+// One thread's share of a loop's blocks: a contiguous range, claimed from its front with one atomic
+// increment per block. On its own cache line, so two threads' claims do not bounce one line.
+struct alignas(64) Share {
+  std::atomic<int64_t> next{0};  // the next block of this share to claim
+  int64_t end = 0;               // one past the share's last block
+};
+
 struct Job {
   BlockBody body = nullptr;
   void* ctx = nullptr;
   int64_t n = 0, grain = 1, blocks = 0;
-  std::atomic<int64_t> next{0};  // the next block to claim
+  std::unique_ptr<Share[]> shares;  // one per thread of the team
+  int threads = 1;
   std::atomic<int64_t> done{0};  // blocks finished
   std::exception_ptr error;      // the first exception a block threw
   std::mutex error_mutex;
 
-  // Claims and runs blocks until none is left.
-  void work() {
+  // Thread t's share is blocks [t·blocks/threads, (t+1)·blocks/threads): consecutive loops over arrays
+  // of the same shape give a thread the same part of them, which is then still in its own cache.
+  void split(int64_t block_total) {
+    blocks = block_total;
+    for (int t = 0; t < threads; ++t) {
+      shares[t].next.store(block_total * t / threads, std::memory_order_relaxed);
+      shares[t].end = block_total * (t + 1) / threads;
+    }
+  }
+
+  // Claims and runs the blocks of its own share, then helps with the others' (a late or descheduled
+  // thread's blocks are taken by whoever is free), until none is left.
+  void work(int self) {
     const bool outer = t_in_team_job;
     t_in_team_job = true;
-    for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) {
-      try {
-        body(ctx, b * grain, std::min(n, (b + 1) * grain));
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-      done.fetch_add(1, std::memory_order_release);
+    for (int i = 0; i < threads; ++i) {
+      Share& share = shares[(self + i) % threads];
+      for (int64_t b = share.next.fetch_add(1); b < share.end; b = share.next.fetch_add(1)) run_block(b);
     }
     t_in_team_job = outer;
+  }
+
+  void run_block(int64_t b) {
+    try {
+      body(ctx, b * grain, std::min(n, (b + 1) * grain));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+    done.fetch_add(1, std::memory_order_release);
   }
 };
 
@@ -82,7 +109,11 @@ class Team {
   explicit Team(int threads) {
     // Workers start from generation 0, the team's first: a worker that starts late (after the first job
     // or after the destructor's stop) still sees that the generation moved, instead of sleeping forever.
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(0); });
+    for (Job& job : slots_) {
+      job.threads = threads;
+      job.shares = std::make_unique<Share[]>(static_cast<size_t>(threads));
+    }
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i, 0); });
   }
   ~Team() {
     {
@@ -105,8 +136,7 @@ class Team {
     job.ctx = ctx;
     job.n = n;
     job.grain = grain;
-    job.blocks = block_count(n, grain);
-    job.next.store(0);
+    job.split(block_count(n, grain));
     job.done.store(0);
     job.error = nullptr;
     generation_.store(g);  // publishes the job (seq_cst: see the sleepers check in the worker)
@@ -114,7 +144,7 @@ class Team {
       { std::lock_guard<std::mutex> lock(mutex_); }
       wake_.notify_all();
     }
-    job.work();
+    job.work(0);
     // Wait for the blocks other threads claimed, and for every worker to leave the job.
     const auto start = SteadyClock::now();
     for (int spins = 0; job.done.load(std::memory_order_acquire) < job.blocks || active_.load() > 0; ++spins) {
@@ -127,13 +157,13 @@ class Team {
   }
 
  private:
-  void worker_loop(uint64_t seen) {
+  void worker_loop(int self, uint64_t seen) {
     for (;;) {
       const uint64_t g = wait_for_job(seen);
       if (stop_) return;
       seen = g;
       active_.fetch_add(1);
-      if (generation_.load() == g) slots_[g % 2].work();  // else: job g is over and a newer one is out
+      if (generation_.load() == g) slots_[g % 2].work(self);  // else: job g is over and a newer one is out
       active_.fetch_sub(1);
     }
   }
