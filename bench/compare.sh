@@ -1,6 +1,6 @@
 #!/bin/bash
-# Every CPU number of docs/benchmarks.md's "Threads, the epoch and evaluation" section, ours and PyTorch
-# alternated, ROUNDS rounds (default 3); then bench/summarize.py prints the tables from OUT.
+# Every CPU number of docs/benchmarks.md's section "Threads, the SST-2 epoch and evaluation (idle machine)",
+# ours and PyTorch alternated, ROUNDS rounds (default 3); then bench/summarize.py prints the tables from OUT.
 #
 #   bench/compare.sh [BUILD_DIR] [OUT_DIR] [ROUNDS]     (defaults: build, bench-results, 3)
 #   METHODS=lora,unipelt-apl bench/compare.sh ...       (only these presets; default all eight)
