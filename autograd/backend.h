@@ -175,6 +175,8 @@ std::string cpu_blas_info();
 // 1.7x slower. This returns a one-line hint naming the OPENBLAS_CORETYPE to set (Haswell or SkylakeX).
 // Empty otherwise.
 std::string cpu_blas_fallback_hint();
+// The rule behind it, for an OpenBLAS core name and the CPU's features (tests/test_cpu_kernels.cpp).
+std::string blas_core_hint(const std::string& core, bool cpu_has_avx2, bool cpu_has_avx512);
 bool cuda_available();  // backend_available(Device::CUDA)
 
 }  // namespace unipelt

@@ -20,20 +20,24 @@ std::string cpu_blas_info() {
          " threads (unipelt's, matrix products split into blocks; OpenBLAS runs each block on one)";
 }
 
-std::string cpu_blas_fallback_hint() {
-  const std::string core = openblas_get_corename();
+std::string blas_core_hint(const std::string& core, bool cpu_has_avx2, bool cpu_has_avx512) {
   const bool sse_only = core == "Prescott" || core == "Core2" || core == "Nehalem";  // generic kernels
   const bool avx2_only = core == "Haswell" || core == "Zen";  // what 0.3.21 picks on AMD Zen 4 and 5
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  if (sse_only && __builtin_cpu_supports("avx2"))
+  if (sse_only && cpu_has_avx2)
     return "OpenBLAS did not recognise this CPU and runs its generic " + core + " (SSE) kernels although the CPU has " +
-           (avx512 ? "AVX-512" : "AVX2") + "; matrix products run several times faster with OPENBLAS_CORETYPE=" +
-           (avx512 ? "SkylakeX" : "Haswell") + " set before the program starts";
-  if (avx2_only && avx512)
+           (cpu_has_avx512 ? "AVX-512" : "AVX2") + "; matrix products run several times faster with OPENBLAS_CORETYPE=" +
+           (cpu_has_avx512 ? "SkylakeX" : "Haswell") + " set before the program starts";
+  if (avx2_only && cpu_has_avx512)
     return "OpenBLAS runs its " + core + " (AVX2) kernels although the CPU has AVX-512; matrix products run about " +
            "1.7x faster with OPENBLAS_CORETYPE=SkylakeX set before the program starts";
   return "";
+}
+
+std::string cpu_blas_fallback_hint() {
+  // AVX-512 as OpenBLAS's SkylakeX kernels use it: foundation, double/quad-word, byte/word, vector length.
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return blas_core_hint(openblas_get_corename(), __builtin_cpu_supports("avx2"), avx512);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -309,3 +309,17 @@ TEST_CASE("caching allocator buckets: at most 25 % waste, at least 512 bytes", "
     CHECK(static_cast<double>(b) <= 1.25 * static_cast<double>(std::max<size_t>(bytes, 512)) + 512);
   }
 }
+
+TEST_CASE("cpu blas hint: names the OPENBLAS_CORETYPE whose kernels the CPU can run, and only then", "[cpu_kernels]") {
+  // Generic SSE kernels on an AVX2 or AVX-512 CPU (Debian's 0.3.21 on recent Xeons).
+  CHECK_THAT(blas_core_hint("Prescott", true, false), Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  CHECK_THAT(blas_core_hint("Prescott", true, true), Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  // AVX2 kernels on an AVX-512 CPU (0.3.21 on AMD Zen 4 and 5).
+  CHECK_THAT(blas_core_hint("Haswell", true, true), Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  CHECK_THAT(blas_core_hint("Zen", true, true), Catch::Contains("Zen (AVX2) kernels"));
+  // The right kernels already, or a CPU that could not run better ones: no hint.
+  CHECK(blas_core_hint("SkylakeX", true, true).empty());
+  CHECK(blas_core_hint("Haswell", true, false).empty());
+  CHECK(blas_core_hint("Zen", true, false).empty());
+  CHECK(blas_core_hint("Prescott", false, false).empty());
+}
