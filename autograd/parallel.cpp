@@ -16,7 +16,7 @@
 // sleeping workers, and takes blocks itself. Each thread first takes the blocks of its own contiguous
 // share (thread t of T: blocks [t·B/T, (t+1)·B/T)), one atomic increment each, then helps with the
 // shares of the others. Consecutive kernels over tensors of one shape thus give each thread the same rows
-// (still in its own L2 cache), and the two threads' claims land on different cache lines. The
+// (still in its own L2 cache), and the threads' claims land on different cache lines. The
 // caller returns when every block is done and no worker is still inside the job. Jobs alternate between
 // two slots, so a worker that is late for job g (it saw g but had not yet claimed) only ever reads
 // job g's slot while the caller may already be filling the other one for g + 1.
@@ -71,8 +71,7 @@ struct Job {
   std::exception_ptr error;      // the first exception a block threw
   std::mutex error_mutex;
 
-  // Thread t's share is blocks [t·blocks/threads, (t+1)·blocks/threads): consecutive loops over arrays
-  // of the same shape give a thread the same part of them, which is then still in its own cache.
+  // Thread t's share: blocks [t·blocks/threads, (t+1)·blocks/threads) (why: the comment at the top).
   void split(int64_t block_total) {
     blocks = block_total;
     for (int t = 0; t < threads; ++t) {
