@@ -274,6 +274,7 @@ void run_train(const TrainOptions& o) {
               "peak MiB", "step MiB", "trainable", "optim MiB", "gemm ms", "step/gemm");
   std::vector<PresetResult> results;
   for (const std::string& m : methods) {
+    backend(Device::CPU).release_cached();  // each preset starts from a process that holds no spare memory
     PresetResult r = run_preset(o, m, device);
     std::printf("%-15s %9.1f %9.1f %9.1f %9.1f %10.1f %10.1f %12lld %12.2f %9.1f %9.2f\n", r.method.c_str(),
                 r.step.median * 1e3, r.step.best * 1e3, r.cpu.median * 1e3, o.batch / r.step.median, mib(static_cast<double>(r.peak_bytes)),

@@ -8,8 +8,11 @@
 // - dropout against the documented rule "kept when hash(seed, i) / 2^53 >= p", computed in double;
 // - the caching allocator (autograd/caching_allocator.h) under the CPU backend.
 #include <catch2/catch.hpp>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "autograd/ops.h"
 #include "autograd/cpu_vector_math.h"
 #include "autograd/dropout_hash.h"
+#include "tests/test_util.h"
 
 using namespace unipelt;
 
@@ -35,6 +39,27 @@ std::vector<double> uniform(size_t n, uint64_t seed, double lo, double hi) {
 }
 
 std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+// Whether AddressSanitizer replaced malloc (GCC defines the macro; clang answers __has_feature).
+constexpr bool address_sanitizer() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#endif
+#endif
+  return false;
+}
+
+// Page faults while writing every byte of [p, p + bytes).
+long faults_writing(void* p, size_t bytes) {
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::memset(p, 1, bytes);
+  getrusage(RUSAGE_SELF, &after);
+  return after.ru_minflt - before.ru_minflt;
+}
 
 }  // namespace
 
@@ -291,6 +316,35 @@ TEST_CASE("cpu allocator: freed blocks are reused by size bucket, counted, and r
   const AllocatorStats after = host.memory_stats();
   INFO("cached " << after.bytes_cached << " bytes, in use " << after.bytes_in_use);
   CHECK(after.bytes_cached <= std::max(after.bytes_in_use, size_t(25) << 20) + (size_t(25) << 20));
+  host.release_cached();
+}
+
+// When the cache hands a block back (a miss while it holds more than is in use: evaluation's next batch
+// size), glibc keeps the pages, so the next size runs in memory that is already mapped. With glibc's
+// defaults the 48 MiB block was an mmap of its own, unmapped on free, and the 40 MiB after it faulted
+// in every page again, as a fresh mapping does.
+TEST_CASE("cpu allocator: memory the cache hands back stays mapped for the next size", "[cpu_kernels]") {
+  if (address_sanitizer()) testing::skip("AddressSanitizer's own allocator serves malloc, not glibc's");
+  Backend& host = cpu();
+  host.release_cached();
+  const size_t mib = size_t(1) << 20;
+  void* fresh = mmap(nullptr, 40 * mib, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(fresh != MAP_FAILED);
+  const long fresh_faults = faults_writing(fresh, 40 * mib);
+  munmap(fresh, 40 * mib);
+
+  void* first = host.allocate(48 * mib);
+  faults_writing(first, 48 * mib);
+  host.deallocate(first, 48 * mib);
+  REQUIRE(host.memory_stats().bytes_in_use < 48 * mib);  // so the next miss hands the 48 MiB back
+  const size_t raw_before = host.memory_stats().raw_allocations;
+  void* next = host.allocate(40 * mib);  // another bucket: a miss
+  CHECK(host.memory_stats().bytes_cached == 0);
+  CHECK(host.memory_stats().raw_allocations == raw_before + 1);
+  const long next_faults = faults_writing(next, 40 * mib);
+  INFO("a fresh 40 MiB mapping faulted " << fresh_faults << " times, the next block " << next_faults);
+  CHECK(next_faults * 4 < fresh_faults);
+  host.deallocate(next, 40 * mib);
   host.release_cached();
 }
 
