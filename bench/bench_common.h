@@ -6,7 +6,8 @@
 //   bench_train.cpp  train: full training steps (forward, backward, clip, AdamW) per PELT preset, and the
 //                    time their matrix products alone take (the GEMM bound)
 //   bench_epoch.cpp  epoch: a whole training epoch of a GLUE task as the trainer runs it;
-//                    eval: evaluate() on a GLUE dev set
+//                    eval: evaluate() on a GLUE dev set; both with their GEMM bound
+//   bench_gemm_bound.cpp  the GEMM bound: a run's logged matrix products replayed and timed
 // bench/pytorch_bench.py measures the same two things in PyTorch; docs/benchmarks.md holds the results.
 #pragma once
 
@@ -16,6 +17,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "autograd/cpu_backend.h"
 
 namespace unipelt::bench {
 
@@ -58,6 +61,14 @@ std::string cpu_description();
 
 // printf into a std::string.
 std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// The GEMM bound of some work: the time its matrix products alone take at this thread count. `calls` are
+// the products the work ran (CpuBackend::log_gemms); each distinct one is replayed `reps` times on
+// scratch buffers and timed (bench_gemm_bound.cpp). flops = Σ 2·m·n·k·batch over every call.
+struct GemmBound {
+  double seconds = 0, flops = 0;
+};
+GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps);
 
 // Subcommand set-up, one per file.
 void setup_ops_command(CLI::App& app);

@@ -11,6 +11,10 @@
 // bench eval: evaluate() on the GLUE dev set (the protocol's test split): the sorted, per-batch-padded
 // inference pass of train/evaluate.h, with gradients off. The PELT modules are freshly initialised (speed
 // does not depend on their values).
+//
+// Both also report their GEMM bound (bench_common.h): the matrix products of the last timed repetition
+// are logged and replayed, so "wall / gemm" says how far the whole workload is from the time its
+// products alone need at this thread count.
 #include <time.h>
 
 #include <cstdio>
@@ -40,6 +44,7 @@ struct WorkloadOptions {
   size_t k = 1000;
   uint64_t data_seed = 111, seed = 42;
   int threads = 0, warmup = 3, repeats = 1, batch = 0;  // batch 0: the settings' default (16 train, eval's)
+  bool gemm_bound = true;
   std::string dump_batches, json;
 };
 
@@ -90,7 +95,16 @@ Model load_model(const TrainConfig& c) {
 
 struct Timing {
   Stats wall, cpu;
+  GemmBound gemm;  // of one repetition; zero with --no-gemm-bound
 };
+
+// Runs `work` with the CPU backend's product log on when `log` is set (the last timed repetition).
+template <class Work>
+void maybe_logging_gemms(bool log, std::vector<GemmCall>& calls, Work&& work) {
+  if (log) CpuBackend::log_gemms(&calls);
+  work();
+  if (log) CpuBackend::log_gemms(nullptr);
+}
 
 // The epoch's token counts: real tokens, and what the batches hold after per-batch padding.
 std::pair<int64_t, int64_t> token_counts(const std::vector<EncodedExample>& data,
@@ -110,6 +124,7 @@ std::pair<int64_t, int64_t> token_counts(const std::vector<EncodedExample>& data
 Timing time_epoch(const WorkloadOptions& o, const TrainConfig& c, const Data& data) {
   const bool regression = task_info(c.task).kind == TaskKind::Regression;
   std::vector<double> wall, cpu;
+  std::vector<GemmCall> calls;
   for (int rep = 0; rep < o.repeats; ++rep) {
     Model m = load_model(c);  // every repeat starts from the same initial state
     const std::vector<NamedTensor> params = m.pelt->trainable_parameters();
@@ -124,28 +139,32 @@ Timing time_epoch(const WorkloadOptions& o, const TrainConfig& c, const Data& da
     const double c0 = process_cpu_seconds();
     const auto t0 = Clock::now();
     int64_t step = o.warmup;
-    for (const auto& idx : batches) {
-      Batch b = make_batch(data.train, idx, regression, true, padded_length(c), c.dtype, c.device);
-      training_step(*m.pelt, params, optimizer, &b, c, step++, c.resolved_lr());
-    }
+    maybe_logging_gemms(o.gemm_bound && rep + 1 == o.repeats, calls, [&] {
+      for (const auto& idx : batches) {
+        Batch b = make_batch(data.train, idx, regression, true, padded_length(c), c.dtype, c.device);
+        training_step(*m.pelt, params, optimizer, &b, c, step++, c.resolved_lr());
+      }
+    });
     wall.push_back(seconds_between(t0, Clock::now()));
     cpu.push_back(process_cpu_seconds() - c0);
   }
-  return {summarize(wall), summarize(cpu)};
+  return {summarize(wall), summarize(cpu), o.gemm_bound ? gemm_bound(calls, 3) : GemmBound{}};
 }
 
 Timing time_eval(const WorkloadOptions& o, const TrainConfig& c, const Data& data) {
   Model m = load_model(c);
   evaluate(*m.pelt, c.task, data.test, c.eval_batch_size, padded_length(c));  // warm-up
   std::vector<double> wall, cpu;
+  std::vector<GemmCall> calls;
   for (int rep = 0; rep < o.repeats; ++rep) {
     const double c0 = process_cpu_seconds();
     const auto t0 = Clock::now();
-    evaluate(*m.pelt, c.task, data.test, c.eval_batch_size, padded_length(c));
+    maybe_logging_gemms(o.gemm_bound && rep + 1 == o.repeats, calls,
+                        [&] { evaluate(*m.pelt, c.task, data.test, c.eval_batch_size, padded_length(c)); });
     wall.push_back(seconds_between(t0, Clock::now()));
     cpu.push_back(process_cpu_seconds() - c0);
   }
-  return {summarize(wall), summarize(cpu)};
+  return {summarize(wall), summarize(cpu), o.gemm_bound ? gemm_bound(calls, 3) : GemmBound{}};
 }
 
 // The epoch's batches as JSON for pytorch_bench.py: {"task", "k", "data_seed", "seed", "num_labels",
@@ -199,20 +218,27 @@ void run_workload(const WorkloadOptions& o, bool epoch) {
     std::printf("  work:     evaluate() on the GLUE dev set (%zu examples), batches of %d sorted by length, padded "
                 "per batch; 1 warm-up pass, %d timed, median\n\n",
                 data.test.size(), base.eval_batch_size, o.repeats);
-  std::printf("%-15s %10s %10s %10s\n", "preset", "wall s", "cpu s", "ex/s");
+  std::printf("%-15s %10s %10s %10s %10s %10s %10s\n", "preset", "wall s", "cpu s", "ex/s", "gemm s", "wall/gemm",
+              "GFLOP");
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& method : methods) {
     backend(Device::CPU).release_cached();  // each preset starts from a process that holds no spare memory
     const TrainConfig c = run_config(o, method);
     const Timing t = epoch ? time_epoch(o, c, data) : time_eval(o, c, data);
     const size_t examples = epoch ? data.train.size() : data.test.size();
-    std::printf("%-15s %10.3f %10.3f %10.1f\n", method.c_str(), t.wall.median, t.cpu.median,
-                static_cast<double>(examples) / t.wall.median);
+    std::printf("%-15s %10.3f %10.3f %10.1f %10.3f %10.2f %10.1f\n", method.c_str(), t.wall.median, t.cpu.median,
+                static_cast<double>(examples) / t.wall.median, t.gemm.seconds,
+                t.gemm.seconds > 0 ? t.wall.median / t.gemm.seconds : 0.0, t.gemm.flops / 1e9);
     std::fflush(stdout);
     results.push_back({{"method", method}, {"wall_s_median", t.wall.median}, {"wall_s_best", t.wall.best},
                        {"cpu_s_median", t.cpu.median}, {"examples", examples},
-                       {"examples_per_s", static_cast<double>(examples) / t.wall.median}});
+                       {"examples_per_s", static_cast<double>(examples) / t.wall.median},
+                       {"gemm_bound_s", t.gemm.seconds}, {"gemm_gflop", t.gemm.flops / 1e9}});
   }
+  if (o.gemm_bound)
+    std::printf("\ngemm s: the GEMM bound, the time the matrix products of one repetition alone take at this thread\n"
+                "count (each distinct product replayed through the backend on scratch buffers, best of 3);\n"
+                "wall/gemm: median wall time over it; GFLOP: those products' floating-point operations.\n");
   if (!o.json.empty()) {
     const nlohmann::json j = {{"implementation", "unipelt"}, {"command", command}, {"task", base.task},
                               {"threads", cpu_threads()},    {"k", base.k},       {"real_tokens", real},
@@ -231,6 +257,7 @@ void add_workload_options(CLI::App* sub, const std::shared_ptr<WorkloadOptions>&
   sub->add_option("--repeats", o->repeats, "timed repetitions; the median is reported")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  sub->add_flag("!--no-gemm-bound", o->gemm_bound, "skip measuring the GEMM bound (the products' own time)");
   sub->add_option("--json", o->json, "also write the results to this JSON file");
 }
 

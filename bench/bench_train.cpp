@@ -125,36 +125,6 @@ void timed_backward(const Tensor& loss, std::map<std::string, std::pair<double, 
   tape().clear();
 }
 
-// The GEMM bound of a step: the time its matrix products alone take at this thread count. Every product
-// the step ran (CpuBackend::log_gemms) is replayed on scratch buffers of the same shapes, transposes,
-// leading dimensions and beta through the same backend call; each distinct product is timed (best of
-// `reps`) and the bound is Σ count × best time.
-double gemm_bound_seconds(const std::vector<GemmCall>& calls, int reps) {
-  std::map<GemmCall, int> counts;
-  for (const GemmCall& c : calls) ++counts[c];
-  double total = 0;
-  std::mt19937 gen(3);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (const auto& [c, count] : counts) {
-    auto extent = [&](int64_t rows, int64_t ld, int64_t stride) { return (c.batch - 1) * stride + rows * ld; };
-    std::vector<float> a(static_cast<size_t>(extent(c.trans_a ? c.k : c.m, c.lda, c.stride_a)));
-    std::vector<float> b(static_cast<size_t>(extent(c.trans_b ? c.n : c.k, c.ldb, c.stride_b)));
-    std::vector<float> out(static_cast<size_t>(extent(c.m, c.ldc, c.stride_c)));
-    for (float& x : a) x = dist(gen);
-    for (float& x : b) x = dist(gen);
-    double best = 1e30;
-    for (int r = 0; r <= reps; ++r) {  // the first run is a warm-up
-      const auto t0 = Clock::now();
-      backend(Device::CPU).gemm_batched(c.dtype, c.trans_a, c.trans_b, c.m, c.n, c.k, 1.0, a.data(), c.lda,
-                                        c.stride_a, b.data(), c.ldb, c.stride_b, c.beta, out.data(), c.ldc,
-                                        c.stride_c, c.batch);
-      if (r > 0) best = std::min(best, seconds_between(t0, Clock::now()));
-    }
-    total += best * count;
-  }
-  return total;
-}
-
 struct PresetResult {
   std::string method;
   Stats step, cpu;  // wall and process-CPU seconds per step
@@ -227,10 +197,9 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
     ForwardContext ctx{!o.no_dropout, 7, 0};
     backward(model.forward(batch, ctx).loss);
     CpuBackend::log_gemms(nullptr);
-    for (const GemmCall& c : calls)
-      r.gemm_flops += 2.0 * static_cast<double>(c.m) * static_cast<double>(c.n) * static_cast<double>(c.k) *
-                      static_cast<double>(c.batch);
-    r.gemm_bound = gemm_bound_seconds(calls, 5);
+    const GemmBound bound = gemm_bound(calls, 5);
+    r.gemm_flops = bound.flops;
+    r.gemm_bound = bound.seconds;
   }
   r.step = summarize(step_times);
   r.cpu = summarize(cpu_times);

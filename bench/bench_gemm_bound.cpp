@@ -1,0 +1,41 @@
+// The GEMM bound shared by `bench train`, `bench epoch` and `bench eval` (see bench_common.h).
+#include <map>
+#include <random>
+
+#include "autograd/backend.h"
+#include "bench/bench_common.h"
+
+namespace unipelt::bench {
+
+// Every logged product is replayed on scratch buffers of the same shapes, transposes, leading
+// dimensions and beta through the same backend call; each distinct product is timed (best of `reps`,
+// after one warm-up run) and the bound is Σ count × best time.
+GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps) {
+  std::map<GemmCall, int> counts;
+  for (const GemmCall& c : calls) ++counts[c];
+  GemmBound bound;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const auto& [c, count] : counts) {
+    auto extent = [&](int64_t rows, int64_t ld, int64_t stride) { return (c.batch - 1) * stride + rows * ld; };
+    std::vector<float> a(static_cast<size_t>(extent(c.trans_a ? c.k : c.m, c.lda, c.stride_a)));
+    std::vector<float> b(static_cast<size_t>(extent(c.trans_b ? c.n : c.k, c.ldb, c.stride_b)));
+    std::vector<float> out(static_cast<size_t>(extent(c.m, c.ldc, c.stride_c)));
+    for (float& x : a) x = dist(gen);
+    for (float& x : b) x = dist(gen);
+    double best = 1e30;
+    for (int r = 0; r <= reps; ++r) {  // the first run is a warm-up
+      const auto t0 = Clock::now();
+      backend(Device::CPU).gemm_batched(c.dtype, c.trans_a, c.trans_b, c.m, c.n, c.k, 1.0, a.data(), c.lda,
+                                        c.stride_a, b.data(), c.ldb, c.stride_b, c.beta, out.data(), c.ldc,
+                                        c.stride_c, c.batch);
+      if (r > 0) best = std::min(best, seconds_between(t0, Clock::now()));
+    }
+    bound.seconds += best * count;
+    bound.flops += 2.0 * static_cast<double>(c.m) * static_cast<double>(c.n) * static_cast<double>(c.k) *
+                   static_cast<double>(c.batch) * count;
+  }
+  return bound;
+}
+
+}  // namespace unipelt::bench
