@@ -16,7 +16,9 @@ GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps) {
   GemmBound bound;
   std::mt19937 gen(3);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (const auto& [c, count] : counts) {
+  for (const auto& entry : counts) {
+    const GemmCall& c = entry.first;  // a plain reference: clang 14 cannot capture a structured binding
+    const int count = entry.second;
     auto extent = [&](int64_t rows, int64_t ld, int64_t stride) { return (c.batch - 1) * stride + rows * ld; };
     std::vector<float> a(static_cast<size_t>(extent(c.trans_a ? c.k : c.m, c.lda, c.stride_a)));
     std::vector<float> b(static_cast<size_t>(extent(c.trans_b ? c.n : c.k, c.ldb, c.stride_b)));

@@ -52,7 +52,7 @@ sanitize() {
   cmake -S . -B "$SAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUNIPELT_CUDA=OFF -DUNIPELT_MPI=OFF -DUNIPELT_FUZZ=ON \
         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
   cmake --build "$SAN_DIR" -j"$JOBS" --target unipelt_tests fuzzers \
-        example_gated_lora_gradcheck example_train_tiny_gated example_method_costs  # (not bench: stage 1 built it)
+        example_gated_lora_gradcheck example_train_tiny_gated example_method_costs bench  # bench: bench_smoke runs it
   # The shell tests (fetch_data, layers) run no compiled code: stage 2 covered them.
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
     ctest --test-dir "$SAN_DIR" --output-on-failure -j"$JOBS" -E '^(fetch_data|layers)$'
