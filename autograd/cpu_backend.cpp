@@ -67,7 +67,8 @@ struct HostMemory {
 // 1 GiB keep those pages in the process for the next batch. Measured (docs/benchmarks.md, "glibc keeps
 // the pages"): one SST-2 epoch of unipelt-apl at 1 thread 6.91 s -> 4.65 s, SST-2 dev evaluation 7-13 %
 // faster at 1 thread, the same peak RSS for one workload per process; the fixed 16 x 128 step at 2
-// threads measured 5-10 % slower, not explained. Resident memory does not shrink after its peak until
+// threads measured 5-10 % slower, then 2-4 % in a later A/B (page-aligned blocks did not change it; the
+// cause is not known). Resident memory does not shrink after its peak until
 // release_cached(), which trims. A setting of the user's (MALLOC_MMAP_THRESHOLD_,
 // MALLOC_TRIM_THRESHOLD_, glibc.malloc tunables) is left alone.
 void keep_freed_pages_in_process() {
