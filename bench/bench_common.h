@@ -66,8 +66,16 @@ std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2))
 // the products the work ran (CpuBackend::log_gemms); each distinct one is replayed `reps` times on
 // scratch buffers and timed (bench_gemm_bound.cpp). flops = Σ 2·m·n·k·batch over every call.
 struct GemmBound {
+  struct Product {  // one distinct product: how often it ran and its best time per run
+    GemmCall call;
+    int count = 0;
+    double seconds = 0;
+  };
   double seconds = 0, flops = 0;
+  std::vector<Product> products;
 };
+// The products that take the most time (count x seconds), `top` of them, as a table (--gemm-detail).
+void print_gemm_detail(const GemmBound& bound, int top);
 GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps);
 
 // Subcommand set-up, one per file.

@@ -1,4 +1,6 @@
 // The GEMM bound shared by `bench train`, `bench epoch` and `bench eval` (see bench_common.h).
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <random>
 
@@ -34,10 +36,30 @@ GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps) {
       if (r > 0) best = std::min(best, seconds_between(t0, Clock::now()));
     }
     bound.seconds += best * count;
+    bound.products.push_back({c, count, best});
     bound.flops += 2.0 * static_cast<double>(c.m) * static_cast<double>(c.n) * static_cast<double>(c.k) *
                    static_cast<double>(c.batch) * count;
   }
   return bound;
+}
+
+void print_gemm_detail(const GemmBound& bound, int top) {
+  std::vector<GemmBound::Product> rows = bound.products;
+  std::sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.count * x.seconds > y.count * y.seconds; });
+  std::printf("  %-5s %6s %6s %6s %5s %5s %6s %9s %9s %7s %6s\n", "op", "m", "n", "k", "batch", "beta", "count",
+              "us each", "ms total", "GFLOP/s", "share");
+  for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) {
+    const GemmCall& c = rows[i].call;
+    const double flops = 2.0 * static_cast<double>(c.m) * static_cast<double>(c.n) * static_cast<double>(c.k) *
+                         static_cast<double>(c.batch);
+    std::printf("  %c%c    %6lld %6lld %6lld %5lld %5.0f %6d %9.1f %9.2f %7.1f %5.1f%%\n", c.trans_a ? 'T' : 'N',
+                c.trans_b ? 'T' : 'N', static_cast<long long>(c.m), static_cast<long long>(c.n),
+                static_cast<long long>(c.k), static_cast<long long>(c.batch), c.beta, rows[i].count,
+                rows[i].seconds * 1e6, rows[i].count * rows[i].seconds * 1e3, flops / rows[i].seconds / 1e9,
+                100.0 * rows[i].count * rows[i].seconds / bound.seconds);
+  }
+  if (rows.size() > static_cast<size_t>(top))
+    std::printf("  ... %zu more distinct products\n", rows.size() - static_cast<size_t>(top));
 }
 
 }  // namespace unipelt::bench

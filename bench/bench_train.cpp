@@ -36,6 +36,8 @@ struct TrainOptions {
   std::string device = "cpu";
   int threads = 0, batch = 16, seq_len = 128, warmup = 3, steps = 10;
   bool no_dropout = false, breakdown = false, gemm_bound = true;
+  int gemm_detail = 0;  // > 0: print that many of the step's costliest products per preset
+  int alternate_threads = 0;  // > 0: also time steps at this many threads, alternated with --threads
   std::string json;
 };
 
@@ -129,12 +131,59 @@ struct PresetResult {
   std::string method;
   Stats step, cpu;  // wall and process-CPU seconds per step
   double gemm_bound = 0, gemm_flops = 0;  // seconds and FLOPs of the step's products (CPU only)
+  GemmBound gemm_detail;                   // the same, product by product
+  // With --alternate-threads: the steps at that thread count, each paired with a step at --threads
+  // (pair i is step_times[i] and alt_step_times[i]), and the GEMM bound at that count.
+  std::vector<double> step_times, cpu_times, alt_step_times, alt_cpu_times;
+  double alt_gemm_bound = 0;
   size_t peak_bytes = 0, start_bytes = 0;
   int64_t trainable = 0, optimizer_floats = 0;
   double loss_first = 0, loss_last = 0;
   PhaseTimes phases;  // medians, with --breakdown
   std::vector<std::pair<std::string, double>> backward_ops;  // ms per step, with --breakdown
 };
+
+// --alternate-threads: the VM this was written on drifts by +-10 % over minutes, so a 1-thread run
+// and a 2-thread run a minute apart can land in different phases of it. Instead, every pair of
+// steps runs one step at each thread count back to back, in alternating order (A B, B A, ...), and
+// the ratio is taken per pair. step(s, timed, alternate) runs step s at the thread count already set.
+template <class Step>
+void run_alternating(const TrainOptions& o, Step&& step) {
+  const int counts[2] = {o.threads, o.alternate_threads};
+  int s = 0;
+  for (int w = 0; w < o.warmup; ++w)
+    for (int i = 0; i < 2; ++i) {
+      set_threads(counts[i]);
+      step(s++, false, i == 1);
+    }
+  for (int pair = 0; pair < o.steps; ++pair)
+    for (int j = 0; j < 2; ++j) {
+      const int i = pair % 2 == 0 ? j : 1 - j;
+      set_threads(counts[i]);
+      step(s++, true, i == 1);
+    }
+  set_threads(o.threads);
+}
+
+// One more step with the backend's product log on; its products are replayed at --threads (and at
+// --alternate-threads) for the GEMM bound.
+void measure_gemm_bound(const TrainOptions& o, PeltModel& model, const std::vector<NamedTensor>& params,
+                        const Batch& batch, PresetResult& r) {
+  std::vector<GemmCall> calls;
+  for (const NamedTensor& p : params) p.tensor.zero_grad();
+  CpuBackend::log_gemms(&calls);
+  ForwardContext ctx{!o.no_dropout, 7, 0};
+  backward(model.forward(batch, ctx).loss);
+  CpuBackend::log_gemms(nullptr);
+  r.gemm_detail = gemm_bound(calls, 5);
+  r.gemm_flops = r.gemm_detail.flops;
+  r.gemm_bound = r.gemm_detail.seconds;
+  if (o.alternate_threads > 0) {
+    set_threads(o.alternate_threads);
+    r.alt_gemm_bound = gemm_bound(calls, 5).seconds;
+    set_threads(o.threads);
+  }
+}
 
 PresetResult run_preset(const TrainOptions& o, const std::string& method, Device device) {
   PresetResult r;
@@ -148,10 +197,11 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
   const Batch batch = make_random_batch(o.batch, o.seq_len, bert->config().vocab_size, device);
   Backend& be = backend(device);
 
-  std::vector<double> step_times, cpu_times, fwd, bwd, clip, adam;
+  std::vector<double> fwd, bwd, clip, adam;
   std::map<std::string, std::pair<double, int>> per_op;
-  for (int s = 0; s < o.warmup + o.steps; ++s) {
-    const bool timed = s >= o.warmup;
+  // One step, exactly as the trainer runs it; timed steps append their times (wall, CPU, phases) to
+  // the given lists.
+  auto run_step = [&](int s, bool timed, std::vector<double>& wall, std::vector<double>& cpu) {
     sync_device(device, params);
     tape().clear();
     for (const NamedTensor& p : params) p.tensor.zero_grad();
@@ -176,9 +226,9 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
     const double c1 = process_cpu_seconds();
     if (s == 0) r.loss_first = loss;
     r.loss_last = loss;
-    if (!timed) continue;
-    step_times.push_back(seconds_between(t0, t4));
-    cpu_times.push_back(c1 - c0);
+    if (!timed) return;
+    wall.push_back(seconds_between(t0, t4));
+    cpu.push_back(c1 - c0);
     fwd.push_back(seconds_between(t0, t1));
     bwd.push_back(seconds_between(t1, t2));
     clip.push_back(seconds_between(t2, t3));
@@ -188,21 +238,18 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
       r.peak_bytes = m.peak_bytes;
       r.start_bytes = start;
     }
+  };
+  if (o.alternate_threads == 0) {
+    for (int s = 0; s < o.warmup + o.steps; ++s) run_step(s, s >= o.warmup, r.step_times, r.cpu_times);
+  } else {
+    run_alternating(o, [&](int s, bool timed, bool alternate) {
+      run_step(s, timed, alternate ? r.alt_step_times : r.step_times, alternate ? r.alt_cpu_times : r.cpu_times);
+    });
   }
   tape().clear();
-  if (device == Device::CPU && o.gemm_bound) {  // one more step, its products logged, then replayed
-    std::vector<GemmCall> calls;
-    for (const NamedTensor& p : params) p.tensor.zero_grad();
-    CpuBackend::log_gemms(&calls);
-    ForwardContext ctx{!o.no_dropout, 7, 0};
-    backward(model.forward(batch, ctx).loss);
-    CpuBackend::log_gemms(nullptr);
-    const GemmBound bound = gemm_bound(calls, 5);
-    r.gemm_flops = bound.flops;
-    r.gemm_bound = bound.seconds;
-  }
-  r.step = summarize(step_times);
-  r.cpu = summarize(cpu_times);
+  if (device == Device::CPU && o.gemm_bound) measure_gemm_bound(o, model, params, batch, r);
+  r.step = summarize(r.step_times);
+  r.cpu = summarize(r.cpu_times);
   r.phases = {summarize(fwd).median, summarize(bwd).median, summarize(clip).median, summarize(adam).median};
   for (const auto& [op, t] : per_op) r.backward_ops.emplace_back(op, t.first / o.steps * 1e3);
   std::sort(r.backward_ops.begin(), r.backward_ops.end(), [](auto& a, auto& b) { return a.second > b.second; });
@@ -210,6 +257,35 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
 }
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+// The alternated steps' summary: each pair's ratio (time at --alternate-threads over time at --threads)
+// and their median, the CPU time's growth between the two counts, and the step over its GEMM bound.
+struct Alternation {
+  Stats step, cpu, ratio;
+  std::vector<double> ratios;
+};
+
+Alternation summarize_alternation(const PresetResult& r) {
+  Alternation a;
+  for (size_t i = 0; i < r.step_times.size() && i < r.alt_step_times.size(); ++i)
+    a.ratios.push_back(r.alt_step_times[i] / r.step_times[i]);
+  a.step = summarize(r.alt_step_times);
+  a.cpu = summarize(r.alt_cpu_times);
+  a.ratio = summarize(a.ratios);
+  return a;
+}
+
+void print_alternation(const TrainOptions& o, const PresetResult& r) {
+  const Alternation a = summarize_alternation(r);
+  const auto [lo, hi] = std::minmax_element(a.ratios.begin(), a.ratios.end());
+  std::printf("  alternated, %d pairs: %d threads %.1f ms/step (cpu %.1f ms), %.2fx the %d-thread step per pair "
+              "(median; %.2f-%.2f), cpu time %+.0f %%",
+              a.ratio.n, o.alternate_threads, a.step.median * 1e3, a.cpu.median * 1e3, a.ratio.median,
+              o.threads > 0 ? o.threads : available_cpus(), *lo, *hi, 100.0 * (a.cpu.median / r.cpu.median - 1.0));
+  if (r.alt_gemm_bound > 0)
+    std::printf(", gemm %.1f ms, step/gemm %.2f", r.alt_gemm_bound * 1e3, a.step.median / r.alt_gemm_bound);
+  std::printf("\n");
+}
 
 void run_train(const TrainOptions& o) {
   const Device device = o.device == "cuda" ? Device::CUDA : Device::CPU;
@@ -226,6 +302,8 @@ void run_train(const TrainOptions& o) {
     std::printf("bench train: skipped: no model at %s (pass --model DIR or --synthetic SIZE)\n", o.model.c_str());
     throw Exit{0};
   }
+  if (o.alternate_threads > 0 && device != Device::CPU)
+    throw std::invalid_argument("--alternate-threads sets CPU threads: it needs --device cpu");
   set_threads(o.threads);
   std::vector<std::string> methods = o.methods.empty() ? preset_names() : o.methods;
   for (const std::string& m : methods) preset(m);  // validates the names before any work
@@ -250,6 +328,8 @@ void run_train(const TrainOptions& o) {
                 mib(static_cast<double>(r.peak_bytes - r.start_bytes)), static_cast<long long>(r.trainable),
                 mib(4.0 * static_cast<double>(r.optimizer_floats)), r.gemm_bound * 1e3,
                 r.gemm_bound > 0 ? r.step.median / r.gemm_bound : 0.0);
+    if (o.alternate_threads > 0) print_alternation(o, r);
+    if (o.gemm_detail > 0 && r.gemm_bound > 0) print_gemm_detail(r.gemm_detail, o.gemm_detail);
     std::fflush(stdout);
     results.push_back(std::move(r));
   }
@@ -303,6 +383,15 @@ void run_train(const TrainOptions& o) {
                           {"loss_last", r.loss_last},
                           {"gemm_bound_ms", r.gemm_bound * 1e3},
                           {"gemm_gflop", r.gemm_flops / 1e9}};
+      if (o.alternate_threads > 0) {
+        const Alternation a = summarize_alternation(r);
+        p["alternate"] = {{"threads", o.alternate_threads},
+                          {"ms_per_step_median", a.step.median * 1e3},
+                          {"cpu_ms_per_step_median", a.cpu.median * 1e3},
+                          {"ratio_median", a.ratio.median},
+                          {"ratio_per_pair", a.ratios},
+                          {"gemm_bound_ms", r.alt_gemm_bound * 1e3}};
+      }
       if (o.breakdown) {
         p["forward_ms"] = r.phases.forward * 1e3;
         p["backward_ms"] = r.phases.backward * 1e3;
@@ -340,9 +429,18 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_flag("--no-dropout", o->no_dropout, "forward in eval mode (dropout off); the default trains with dropout");
-  sub->add_flag("--breakdown", o->breakdown,
+  auto* breakdown = sub->add_flag("--breakdown", o->breakdown,
                 "also time forward / backward / clip / AdamW separately and rank the backward closures by op");
+  sub->add_option("--alternate-threads", o->alternate_threads,
+                  "also run each timed step at this many threads, alternated step by step with --threads in the same "
+                  "process (A B, B A, ...), and print the ratio per pair: drift of the machine cancels out. --steps "
+                  "counts pairs")
+      ->check(CLI::PositiveNumber)
+      ->excludes(breakdown);
   sub->add_flag("!--no-gemm-bound", o->gemm_bound, "skip measuring the GEMM bound of each preset's step");
+  sub->add_option("--gemm-detail", o->gemm_detail,
+                  "print the N products that take the most of each preset's GEMM bound (shape, count, time, rate)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--json", o->json, "also write the results to this JSON file");
   sub->callback([o] { run_train(*o); });
 }

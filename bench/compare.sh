@@ -6,10 +6,11 @@
 #   METHODS=lora,unipelt-apl bench/compare.sh ...       (only these presets; default all eight)
 #
 # Run it on an idle machine (nothing else runnable: check `uptime` and top first); one round takes
-# about 12 minutes on 2 cores. It needs the model and GLUE data (../shared/data or $UNIPELT_MIRROR) and
+# about 13 minutes on 2 cores. It needs the model and GLUE data (../shared/data or $UNIPELT_MIRROR) and
 # Debian's python3-torch for the PyTorch side. Set OPENBLAS_CORETYPE first where OpenBLAS picks slow
 # kernels (`bench train` prints a hint). Each round:
-#   train  `bench train` and pytorch_bench.py train, 1 and 2 threads: all eight presets, 16 x 128
+#   train  `bench train` and pytorch_bench.py train, 1 and 2 threads: all eight presets, 16 x 128; then
+#          `bench train --threads 1 --alternate-threads 2` (1- and 2-thread steps back to back)
 #   epoch  `bench epoch` (1 and 2 threads) and pytorch_bench.py epoch on the same SST-2 batches, padded
 #          per batch and to 128 (1 thread; padded per batch at 2 threads too in round 1)
 #   eval   `bench eval` on SST-2 and MRPC dev, 1 and 2 threads
@@ -44,6 +45,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run "ours_train_t${t}_r$r" "${bench[@]}" train --model "$MODEL" --threads $t --warmup 2 --steps 8
     run "torch_train_t${t}_r$r" "${torch[@]}" train --model "$MODEL" --threads $t --warmup 2 --steps 8
   done
+  run "ours_train_alt_r$r" "${bench[@]}" train --model "$MODEL" --threads 1 --alternate-threads 2 --warmup 2 --steps 10
   log "round $r/$ROUNDS: epoch"
   run "ours_epoch_t1_r$r" "${bench[@]}" epoch --model "$MODEL" --data "$DATA" --task SST-2 --k 1000 --threads 1
   run "torch_epoch_batch_t1_r$r" "${torch[@]}" epoch --model "$MODEL" --batches "$OUT/sst2_epoch.json" --pad batch --threads 1

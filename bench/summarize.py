@@ -64,6 +64,29 @@ def train_table(out):
               f"{spread(torch[1], p, 'ms_per_step_median')}; {spread(torch[2], p, 'ms_per_step_median')}")
 
 
+def alternated_table(out):
+    """`bench train --threads 1 --alternate-threads 2`: 1- and 2-thread steps back to back in one process."""
+    runs = load(out, "ours_train_alt_r*.json")
+    if not runs:
+        return
+    print("\nTraining step, 16 x 128, 1 and 2 threads alternated step by step in one process (ms per step; the\n"
+          "ratio is each pair's 2-thread over 1-thread time, median of the pairs, then of the rounds)\n")
+    print("| preset | 1 t | 2 t | 2 t / 1 t, per pair | rounds | GEMM bound 2 t | step / bound, 2 t | CPU ms 1 t → 2 t |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    for p in PRESETS:
+        if p not in runs:
+            continue
+        alt = runs[p]["alternate"]
+        two = statistics.median(a["ms_per_step_median"] for a in alt)
+        ratios = [a["ratio_median"] for a in alt]
+        bound = statistics.median(a["gemm_bound_ms"] for a in alt)
+        c1 = median(runs, p, "cpu_ms_per_step_median")
+        c2 = statistics.median(a["cpu_ms_per_step_median"] for a in alt)
+        print(f"| {p} | {cell(median(runs, p, 'ms_per_step_median'))} | {cell(two)} "
+              f"| {statistics.median(ratios):.2f} | {'/'.join(f'{r:.2f}' for r in ratios)} | {cell(bound)} "
+              f"| {two / bound:.2f} | {c1:.0f} → {c2:.0f} ({(c2 / c1 - 1) * 100:+.0f} %) |")
+
+
 def epoch_table(out):
     ours = {t: load(out, f"ours_epoch_t{t}_r*.json") for t in (1, 2)}
     batch1, batch2 = load(out, "torch_epoch_batch_t1_r*.json"), load(out, "torch_epoch_batch_t2_r*.json")
@@ -105,6 +128,7 @@ def main():
     if not glob.glob(os.path.join(out, "*.json")):
         sys.exit(f"summarize.py: no results in {out} (run bench/compare.sh first)")
     train_table(out)
+    alternated_table(out)
     epoch_table(out)
     eval_table(out)
 

@@ -3,7 +3,8 @@
 # no data needed) and `bench eval` (SST-2 dev on bert-mini from the data mirror; skipped with a message
 # when it is absent), every preset's GEMM bound is positive, its GFLOP positive, and the measured wall
 # time is at least the bound (the products alone cannot take longer than the whole run that contains
-# them, so a bound above the wall time means the log or the replay is wrong).
+# them, so a bound above the wall time means the log or the replay is wrong). It also runs `bench train`
+# with --alternate-threads and --gemm-detail and checks their output.
 # Usage: tests/test_bench.sh BENCH_EXE SOURCE_DIR   (the data mirror: $UNIPELT_MIRROR or $UNIPELT_DATA,
 # else SOURCE_DIR/../shared/data, as tests/test_util.h finds it)
 set -euo pipefail
@@ -36,6 +37,25 @@ check() {
 # preset ms/step best ms cpu ms ex/s peak step trainable optim gemm-ms step/gemm: the bound is column 10;
 # train prints no GFLOP column, so the ex/s column stands in for "positive".
 check "bench train" "$scratch/train.txt" 2 10 5 lora finetune
+
+# --alternate-threads: one line per preset with the pairs' ratio; --gemm-detail: the costliest products,
+# whose times add up to at most the whole bound (they are a part of it).
+"$bench" train --synthetic tiny --methods lora --threads 1 --alternate-threads 2 --warmup 1 --steps 3 --batch 4 \
+  --seq-len 32 --gemm-detail 4 --json "$scratch/alt.json" > "$scratch/alt.txt"
+if grep -Eq '^  alternated, 3 pairs: 2 threads [0-9.]+ ms/step .*x the 1-thread step per pair' "$scratch/alt.txt" &&
+   grep -q '"ratio_per_pair"' "$scratch/alt.json"; then
+  echo "ok: bench train --alternate-threads: $(grep alternated "$scratch/alt.txt")"
+else
+  echo "FAIL: bench train --alternate-threads: no 'alternated, 3 pairs' line or no ratio_per_pair:" >&2
+  cat "$scratch/alt.txt" >&2; failures=$((failures + 1))
+fi
+if awk '$1 == "lora" { bound = $10 } $1 ~ /^[NT][NT]$/ { rows++; sum += $9 }
+        END { exit !(rows >= 1 && rows <= 4 && bound > 0 && sum <= bound + 0.01 * rows) }' "$scratch/alt.txt"; then
+  echo "ok: bench train --gemm-detail: the listed products take at most the bound"
+else
+  echo "FAIL: bench train --gemm-detail: want 1-4 product rows whose ms add up to at most the bound:" >&2
+  cat "$scratch/alt.txt" >&2; failures=$((failures + 1))
+fi
 
 if [ -f "$data/models/bert-mini-mlm/config.json" ] && [ -d "$data/glue/SST-2" ]; then
   "$bench" eval --model "$data/models/bert-mini-mlm" --data "$data" --task SST-2 --methods lora,unipelt-apl \

@@ -2,13 +2,16 @@
 // and 3 threads give the same bits, for every kernel a step uses (GEMM blocks, element-wise kernels,
 // softmax, layer norm and its dγ/dβ partial sums, embedding scatter, reductions, AdamW). The shapes are
 // chosen so that every kernel cuts its work into several blocks (a tiny model would run each kernel as
-// one block and prove nothing).
+// one block and prove nothing). Every path of the CPU GEMM (cut along M, N or K, matrix-vector, one
+// block) is also checked on its own, exactly and at 1, 2 and 3 threads.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "autograd/backend.h"
 #include "autograd/ops.h"
 #include "autograd/parallel.h"
 #include "nn/optim.h"
@@ -134,4 +137,80 @@ TEST_CASE("parallel_for rethrows a block's exception, set_cpu_threads checks its
   CHECK_THROWS_AS(set_cpu_threads(-1), std::invalid_argument);
   set_cpu_threads(0);
   CHECK(cpu_threads() == available_cpus());
+}
+
+namespace {
+
+// C = alpha·op(A)·op(B) + beta·C through the CPU backend, float32, with every leading dimension padded
+// by 3 (the padding of C must stay untouched). When `exact`, A and B hold small integers over 8, so
+// every partial sum is exact in float32 and any order of the additions gives the same value: the
+// result must equal the float64 product exactly. Otherwise they hold values whose float32 sum depends
+// on the order of the additions (for the same-bits check).
+std::vector<float> backend_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float beta, int threads,
+                                bool exact) {
+  set_cpu_threads(threads);
+  const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+  const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = n + 3;
+  std::vector<float> a(static_cast<size_t>(a_rows * lda)), b(static_cast<size_t>(b_rows * ldb));
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = exact ? static_cast<float>(static_cast<int>(i * 7 % 17) - 8) / 8.0f : std::sin(0.37f * static_cast<float>(i));
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = exact ? static_cast<float>(static_cast<int>(i * 5 % 13) - 6) / 8.0f : std::cos(0.91f * static_cast<float>(i));
+  std::vector<float> c(static_cast<size_t>(m * ldc));
+  for (size_t i = 0; i < c.size(); ++i) c[i] = beta == 0.0f ? std::nanf("") : static_cast<float>(i % 5);
+  backend(Device::CPU).gemm(DType::F32, ta, tb, m, n, k, 0.5, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const size_t at = static_cast<size_t>(i * ldc + j);
+      const double before = beta == 0.0f ? std::nan("") : static_cast<double>(at % 5);
+      if (j >= n) {  // padding: untouched
+        if (beta == 0.0f) CHECK(std::isnan(c[at]));
+        else CHECK(c[at] == before);
+        continue;
+      }
+      if (!exact) continue;
+      double sum = 0;
+      for (int64_t p = 0; p < k; ++p)
+        sum += static_cast<double>(a[static_cast<size_t>(ta ? p * lda + i : i * lda + p)]) *
+               static_cast<double>(b[static_cast<size_t>(tb ? j * ldb + p : p * ldb + j)]);
+      const double expected = 0.5 * sum + (beta == 0.0f ? 0.0 : beta * before);
+      if (static_cast<double>(c[at]) != expected) {
+        FAIL_CHECK("C[" << i << "," << j << "] = " << c[at] << ", expected " << expected);
+        return c;
+      }
+    }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("cpu gemm: split along K, along M or N, and as matrix-vector products, exact and the same bits at any "
+          "thread count",
+          "[threads]") {
+  ThreadCountGuard guard;
+  struct Shape3 {
+    int64_t m, n, k;
+    const char* path;
+  };
+  const Shape3 shapes[] = {{8, 256, 2048, "split along K (4 chunks)"},
+                           {256, 256, 2048, "split along K (8 chunks)"},
+                           {2048, 1, 256, "one column of C: gemv"},
+                           {1, 256, 2048, "one row of C: gemv"},
+                           {1, 1, 300, "a dot product"},
+                           {1024, 96, 64, "cut along M"},
+                           {40, 1024, 64, "cut along N"},
+                           {3, 5, 7, "one small block"}};
+  for (const Shape3& s : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 1.0f}) {
+          INFO(s.path << ": m " << s.m << " n " << s.n << " k " << s.k << (ta ? " Aᵀ" : " A") << (tb ? " Bᵀ" : " B")
+                      << " beta " << beta);
+          backend_gemm(ta, tb, s.m, s.n, s.k, beta, 2, true);
+          const std::vector<float> one = backend_gemm(ta, tb, s.m, s.n, s.k, beta, 1, false);
+          for (int threads : {2, 3}) {
+            const std::vector<float> more = backend_gemm(ta, tb, s.m, s.n, s.k, beta, threads, false);
+            CHECK(std::memcmp(one.data(), more.data(), one.size() * sizeof(float)) == 0);
+          }
+        }
 }
