@@ -12,7 +12,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
-#include <vector>
+#include <memory>
 
 namespace unipelt {
 
@@ -206,8 +206,11 @@ template <class T>
 void gemv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (beta == T(0)) {  // C may hold anything, NaN included: gemv would scale it by 0
-    if (n == 1) for (int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
-    else std::fill(c, c + n, T(0));
+    if (n == 1) {
+      for (int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
+    } else {
+      std::fill(c, c + n, T(0));
+    }
   }
   if (n == 1)  // c[i·ldc] = alpha Σ_p op(A)[i,p] op(B)[p,0] + beta c[i·ldc]
     cblas_gemv<T>(trans_a ? CblasTrans : CblasNoTrans, trans_a ? k : m, trans_a ? m : k, alpha, a, lda, b,
@@ -226,12 +229,12 @@ void split_k_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, i
                   int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   const int64_t chunks = block_count(k, chunk), mn = m * n;
-  std::vector<T> partial(static_cast<size_t>(chunks * mn));  // [chunks, m, n]
+  std::unique_ptr<T[]> partial(new T[static_cast<size_t>(chunks * mn)]);  // [chunks, m, n], every chunk written
   parallel_for(k, chunk, [&](int64_t p0, int64_t p1) {
     // op(A)'s columns p0.. and op(B)'s rows p0..
     const T* a0 = a + (trans_a ? p0 * lda : p0);
     const T* b0 = b + (trans_b ? p0 : p0 * ldb);
-    cblas_gemm<T>(ta, tb, m, n, p1 - p0, alpha, a0, lda, b0, ldb, T(0), partial.data() + (p0 / chunk) * mn, n);
+    cblas_gemm<T>(ta, tb, m, n, p1 - p0, alpha, a0, lda, b0, ldb, T(0), partial.get() + (p0 / chunk) * mn, n);
   });
   const int64_t row_grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, n * chunks));
   parallel_for(m, row_grain, [&](int64_t i0, int64_t i1) {
@@ -245,18 +248,14 @@ void split_k_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, i
   });
 }
 
-// One product, cut into blocks (see above), or along K when neither M nor N can be cut. op(A) row i
-// starts at a + i·lda (no transpose) or a + i (transpose); op(B) column j at b + j (no transpose) or
-// b + j·ldb (transpose).
+// One product, cut into blocks along the longer of M and N (see above; one block when it is too
+// short). op(A) row i starts at a + i·lda (no transpose) or a + i (transpose); op(B) column j at b + j
+// (no transpose) or b + j·ldb (transpose).
 template <class T>
 void blocked_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                   const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-  const int64_t cut = std::max(m, n), block = gemm_block_length(cut, std::min(m, n), k);
-  if (block >= cut) {
-    const int64_t chunk = gemm_block_length(k, m, n);
-    if (chunk < k) return split_k_gemm<T>(trans_a, trans_b, m, n, k, chunk, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
+  const int64_t block = gemm_block_length(std::max(m, n), std::min(m, n), k);
   if (m >= n) {
     parallel_for(m, block, [&](int64_t i0, int64_t i1) {
       cblas_gemm<T>(ta, tb, i1 - i0, n, k, alpha, a + (trans_a ? i0 : i0 * lda), lda, b, ldb, beta, c + i0 * ldc,
@@ -270,6 +269,15 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
 }
 
 }  // namespace
+
+CpuGemmPath cpu_gemm_path(int64_t m, int64_t n, int64_t k, int64_t batch) {
+  if (batch > 1) return CpuGemmPath::Batched;
+  if ((m == 1 || n == 1) && k > 1) return CpuGemmPath::Gemv;
+  const int64_t longer = std::max(m, n);
+  if (gemm_block_length(longer, std::min(m, n), k) < longer) return m >= n ? CpuGemmPath::CutM : CpuGemmPath::CutN;
+  if (gemm_block_length(k, m, n) < k) return CpuGemmPath::SplitK;
+  return CpuGemmPath::OneBlock;
+}
 
 void CpuBackend::log_gemms(std::vector<GemmCall>* log) { g_gemm_log = log; }
 
@@ -291,13 +299,18 @@ void CpuBackend::gemm_batched(DType dtype, bool trans_a, bool trans_b, int64_t m
     const T* pa = static_cast<const T*>(a);
     const T* pb = static_cast<const T*>(b);
     T* pc = static_cast<T*>(c);
-    if (batch == 1 && (m == 1 || n == 1) && k > 1) {
-      gemv_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), pa, lda, pb, ldb, T(beta), pc, ldc);
-      return;
-    }
-    if (batch == 1) {
-      blocked_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), pa, lda, pb, ldb, T(beta), pc, ldc);
-      return;
+    switch (cpu_gemm_path(m, n, k, batch)) {
+      case CpuGemmPath::Gemv:
+        return gemv_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), pa, lda, pb, ldb, T(beta), pc, ldc);
+      case CpuGemmPath::SplitK:
+        return split_k_gemm<T>(trans_a, trans_b, m, n, k, gemm_block_length(k, m, n), T(alpha), pa, lda, pb, ldb,
+                               T(beta), pc, ldc);
+      case CpuGemmPath::CutM:
+      case CpuGemmPath::CutN:
+      case CpuGemmPath::OneBlock:
+        return blocked_gemm<T>(trans_a, trans_b, m, n, k, T(alpha), pa, lda, pb, ldb, T(beta), pc, ldc);
+      case CpuGemmPath::Batched:
+        break;
     }
     const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);

@@ -25,6 +25,12 @@ struct GemmCall {
   auto operator<=>(const GemmCall&) const = default;
 };
 
+// How the CPU backend runs a product of these sizes (cpu_backend.cpp says why): a batch hands out whole
+// matrices; one row or one column of C is one gemv call; otherwise C is cut into blocks along M or N,
+// or, when neither is long enough, along K; small products are one block.
+enum class CpuGemmPath { Batched, Gemv, CutM, CutN, SplitK, OneBlock };
+CpuGemmPath cpu_gemm_path(int64_t m, int64_t n, int64_t k, int64_t batch);
+
 class CpuBackend : public Backend {
  public:
   // While `log` is set, every product the backend runs is appended to it (bench train's GEMM bound

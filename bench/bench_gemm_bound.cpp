@@ -45,7 +45,8 @@ GemmBound gemm_bound(const std::vector<GemmCall>& calls, int reps) {
 
 void print_gemm_detail(const GemmBound& bound, int top) {
   std::vector<GemmBound::Product> rows = bound.products;
-  std::sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.count * x.seconds > y.count * y.seconds; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& x, const auto& y) { return x.count * x.seconds > y.count * y.seconds; });
   std::printf("  %-5s %6s %6s %6s %5s %5s %6s %9s %9s %7s %6s\n", "op", "m", "n", "k", "batch", "beta", "count",
               "us each", "ms total", "GFLOP/s", "share");
   for (size_t i = 0; i < rows.size() && static_cast<int>(i) < top; ++i) {

@@ -147,6 +147,8 @@ struct PresetResult {
 // and a 2-thread run a minute apart can land in different phases of it. Instead, every pair of
 // steps runs one step at each thread count back to back, in alternating order (A B, B A, ...), and
 // the ratio is taken per pair. step(s, timed, alternate) runs step s at the thread count already set.
+// Each switch replaces the team (its workers are joined and new ones started, well under a millisecond,
+// outside the timed step); the new workers start with cold caches, as any first loop of a step does.
 template <class Step>
 void run_alternating(const TrainOptions& o, Step&& step) {
   const int counts[2] = {o.threads, o.alternate_threads};
@@ -258,8 +260,8 @@ PresetResult run_preset(const TrainOptions& o, const std::string& method, Device
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
-// The alternated steps' summary: each pair's ratio (time at --alternate-threads over time at --threads)
-// and their median, the CPU time's growth between the two counts, and the step over its GEMM bound.
+// The alternated steps' summary: each pair's ratio (time at --alternate-threads over time at --threads),
+// their median, and the medians of the alternated steps' wall and CPU time.
 struct Alternation {
   Stats step, cpu, ratio;
   std::vector<double> ratios;
@@ -285,6 +287,55 @@ void print_alternation(const TrainOptions& o, const PresetResult& r) {
   if (r.alt_gemm_bound > 0)
     std::printf(", gemm %.1f ms, step/gemm %.2f", r.alt_gemm_bound * 1e3, a.step.median / r.alt_gemm_bound);
   std::printf("\n");
+}
+
+// --json: the run's settings and every preset's results.
+void write_json(const TrainOptions& o, Device device, const std::vector<PresetResult>& results) {
+  nlohmann::json j;
+  j["implementation"] = "unipelt";
+  j["device"] = device_name(device);
+  j["threads"] = cpu_threads();
+  j["blas"] = blas_description();
+  j["cpu"] = cpu_description();
+  j["model"] = o.synthetic.empty() ? o.model : "synthetic-" + o.synthetic;
+  j["batch"] = o.batch;
+  j["seq_len"] = o.seq_len;
+  j["dropout"] = !o.no_dropout;
+  for (const PresetResult& r : results) {
+    nlohmann::json p = {{"method", r.method},
+                        {"ms_per_step_median", r.step.median * 1e3},
+                        {"ms_per_step_best", r.step.best * 1e3},
+                        {"cpu_ms_per_step_median", r.cpu.median * 1e3},
+                        {"cpu_ms_per_step_best", r.cpu.best * 1e3},
+                        {"examples_per_s", o.batch / r.step.median},
+                        {"peak_bytes", r.peak_bytes},
+                        {"step_bytes", r.peak_bytes - r.start_bytes},
+                        {"trainable_parameters", r.trainable},
+                        {"optimizer_state_floats", r.optimizer_floats},
+                        {"loss_first", r.loss_first},
+                        {"loss_last", r.loss_last},
+                        {"gemm_bound_ms", r.gemm_bound * 1e3},
+                        {"gemm_gflop", r.gemm_flops / 1e9}};
+    if (o.alternate_threads > 0) {
+      const Alternation a = summarize_alternation(r);
+      p["alternate"] = {{"threads", o.alternate_threads},
+                        {"ms_per_step_median", a.step.median * 1e3},
+                        {"cpu_ms_per_step_median", a.cpu.median * 1e3},
+                        {"ratio_median", a.ratio.median},
+                        {"ratio_per_pair", a.ratios},
+                        {"gemm_bound_ms", r.alt_gemm_bound * 1e3}};
+    }
+    if (o.breakdown) {
+      p["forward_ms"] = r.phases.forward * 1e3;
+      p["backward_ms"] = r.phases.backward * 1e3;
+      p["clip_ms"] = r.phases.clip * 1e3;
+      p["adamw_ms"] = r.phases.adamw * 1e3;
+      for (const auto& [op, ms] : r.backward_ops) p["backward_ops_ms"][op] = ms;
+    }
+    j["presets"].push_back(p);
+  }
+  std::ofstream(o.json) << j.dump(2) << "\n";
+  std::printf("wrote %s\n", o.json.c_str());
 }
 
 void run_train(const TrainOptions& o) {
@@ -357,53 +408,7 @@ void run_train(const TrainOptions& o) {
     }
   }
 
-  if (!o.json.empty()) {
-    nlohmann::json j;
-    j["implementation"] = "unipelt";
-    j["device"] = device_name(device);
-    j["threads"] = cpu_threads();
-    j["blas"] = blas_description();
-    j["cpu"] = cpu_description();
-    j["model"] = o.synthetic.empty() ? o.model : "synthetic-" + o.synthetic;
-    j["batch"] = o.batch;
-    j["seq_len"] = o.seq_len;
-    j["dropout"] = !o.no_dropout;
-    for (const PresetResult& r : results) {
-      nlohmann::json p = {{"method", r.method},
-                          {"ms_per_step_median", r.step.median * 1e3},
-                          {"ms_per_step_best", r.step.best * 1e3},
-                          {"cpu_ms_per_step_median", r.cpu.median * 1e3},
-                          {"cpu_ms_per_step_best", r.cpu.best * 1e3},
-                          {"examples_per_s", o.batch / r.step.median},
-                          {"peak_bytes", r.peak_bytes},
-                          {"step_bytes", r.peak_bytes - r.start_bytes},
-                          {"trainable_parameters", r.trainable},
-                          {"optimizer_state_floats", r.optimizer_floats},
-                          {"loss_first", r.loss_first},
-                          {"loss_last", r.loss_last},
-                          {"gemm_bound_ms", r.gemm_bound * 1e3},
-                          {"gemm_gflop", r.gemm_flops / 1e9}};
-      if (o.alternate_threads > 0) {
-        const Alternation a = summarize_alternation(r);
-        p["alternate"] = {{"threads", o.alternate_threads},
-                          {"ms_per_step_median", a.step.median * 1e3},
-                          {"cpu_ms_per_step_median", a.cpu.median * 1e3},
-                          {"ratio_median", a.ratio.median},
-                          {"ratio_per_pair", a.ratios},
-                          {"gemm_bound_ms", r.alt_gemm_bound * 1e3}};
-      }
-      if (o.breakdown) {
-        p["forward_ms"] = r.phases.forward * 1e3;
-        p["backward_ms"] = r.phases.backward * 1e3;
-        p["clip_ms"] = r.phases.clip * 1e3;
-        p["adamw_ms"] = r.phases.adamw * 1e3;
-        for (const auto& [op, ms] : r.backward_ops) p["backward_ops_ms"][op] = ms;
-      }
-      j["presets"].push_back(p);
-    }
-    std::ofstream(o.json) << j.dump(2) << "\n";
-    std::printf("wrote %s\n", o.json.c_str());
-  }
+  if (!o.json.empty()) write_json(o, device, results);
 }
 
 }  // namespace

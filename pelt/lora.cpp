@@ -17,7 +17,7 @@ LoRA::LoRA(int64_t hidden, int rank, double scaling_, bool gated_, DType dtype, 
 
 Tensor LoRA::delta(const Tensor& x, const Tensor& mask, GatePool pool, Tensor* gate_out) const {
   // Two thin products, x·Aᵀ [B,T,r] then ·Bᵀ [B,T,H]: never form the H×H matrix B·A. The scale goes
-  // on the rank-r intermediate, s·(B·(A·x)) = B·(s·A·x): H/r times fewer multiplies (forward and
+  // on the rank-r intermediate, s·((x·Aᵀ)·Bᵀ) = (s·x·Aᵀ)·Bᵀ: H/r times fewer multiplies (forward and
   // backward) than scaling the [B,T,H] result.
   Tensor u = ops::linear(x, A);                             // [B,T,r]
   if (!gated) return ops::linear(ops::scale(u, scaling), B);

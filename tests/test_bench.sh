@@ -39,7 +39,8 @@ check() {
 check "bench train" "$scratch/train.txt" 2 10 5 lora finetune
 
 # --alternate-threads: one line per preset with the pairs' ratio; --gemm-detail: the costliest products,
-# whose times add up to at most the whole bound (they are a part of it).
+# whose times add up to at most the whole bound (they are a part of it; both are printed rounded: the
+# bound to 0.1 ms, each row to 0.01 ms).
 "$bench" train --synthetic tiny --methods lora --threads 1 --alternate-threads 2 --warmup 1 --steps 3 --batch 4 \
   --seq-len 32 --gemm-detail 4 --json "$scratch/alt.json" > "$scratch/alt.txt"
 if grep -Eq '^  alternated, 3 pairs: 2 threads [0-9.]+ ms/step .*x the 1-thread step per pair' "$scratch/alt.txt" &&
@@ -50,7 +51,7 @@ else
   cat "$scratch/alt.txt" >&2; failures=$((failures + 1))
 fi
 if awk '$1 == "lora" { bound = $10 } $1 ~ /^[NT][NT]$/ { rows++; sum += $9 }
-        END { exit !(rows >= 1 && rows <= 4 && bound > 0 && sum <= bound + 0.01 * rows) }' "$scratch/alt.txt"; then
+        END { exit !(rows >= 1 && rows <= 4 && bound > 0 && sum <= bound + 0.05 + 0.005 * rows) }' "$scratch/alt.txt"; then
   echo "ok: bench train --gemm-detail: the listed products take at most the bound"
 else
   echo "FAIL: bench train --gemm-detail: want 1-4 product rows whose ms add up to at most the bound:" >&2

@@ -142,7 +142,7 @@ TEST_CASE("hand-derived backward: LoRA gated and ungated, with dL/dx, merging ad
     // docs/gradients.md §3: dB, d(x·Aᵀ), dA, dx are 2BTHr each, never an H×H product.
     CHECK(flops == 8 * B * T * H * rank + (gated ? 4 * B * T * H + 2 * B * T : 0));
 
-    if (gated) {  // at the standard init B = 0: l = 0 and du = dl·B = 0, so only B gets a gradient
+    if (gated) {  // at the standard init B = 0: Δ = 0 and dw = dΔ·B = 0, so only B gets a gradient
       tape().clear();
       for (const NamedTensor& p : lora.parameters()) p.tensor.zero_grad();
       x.zero_grad();

@@ -3,7 +3,7 @@
 // softmax, layer norm and its dγ/dβ partial sums, embedding scatter, reductions, AdamW). The shapes are
 // chosen so that every kernel cuts its work into several blocks (a tiny model would run each kernel as
 // one block and prove nothing). Every path of the CPU GEMM (cut along M, N or K, matrix-vector, one
-// block) is also checked on its own, exactly and at 1, 2 and 3 threads.
+// block) is also checked on its own: exactly against float64, and for the same bits at 1, 2 and 3 threads.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/backend.h"
+#include "autograd/cpu_backend.h"
 #include "autograd/ops.h"
 #include "autograd/parallel.h"
 #include "nn/optim.h"
@@ -152,10 +153,14 @@ std::vector<float> backend_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t 
   const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
   const int64_t lda = a_cols + 3, ldb = b_cols + 3, ldc = n + 3;
   std::vector<float> a(static_cast<size_t>(a_rows * lda)), b(static_cast<size_t>(b_rows * ldb));
-  for (size_t i = 0; i < a.size(); ++i)
-    a[i] = exact ? static_cast<float>(static_cast<int>(i * 7 % 17) - 8) / 8.0f : std::sin(0.37f * static_cast<float>(i));
-  for (size_t i = 0; i < b.size(); ++i)
-    b[i] = exact ? static_cast<float>(static_cast<int>(i * 5 % 13) - 6) / 8.0f : std::cos(0.91f * static_cast<float>(i));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float x = static_cast<float>(i);
+    a[i] = exact ? static_cast<float>(static_cast<int>(i * 7 % 17) - 8) / 8.0f : std::sin(0.37f * x);
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    const float x = static_cast<float>(i);
+    b[i] = exact ? static_cast<float>(static_cast<int>(i * 5 % 13) - 6) / 8.0f : std::cos(0.91f * x);
+  }
   std::vector<float> c(static_cast<size_t>(m * ldc));
   for (size_t i = 0; i < c.size(); ++i) c[i] = beta == 0.0f ? std::nanf("") : static_cast<float>(i % 5);
   backend(Device::CPU).gemm(DType::F32, ta, tb, m, n, k, 0.5, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
@@ -190,16 +195,23 @@ TEST_CASE("cpu gemm: split along K, along M or N, and as matrix-vector products,
   ThreadCountGuard guard;
   struct Shape3 {
     int64_t m, n, k;
+    CpuGemmPath expected;
     const char* path;
   };
-  const Shape3 shapes[] = {{8, 256, 2048, "split along K (4 chunks)"},
-                           {256, 256, 2048, "split along K (8 chunks)"},
-                           {2048, 1, 256, "one column of C: gemv"},
-                           {1, 256, 2048, "one row of C: gemv"},
-                           {1, 1, 300, "a dot product"},
-                           {1024, 96, 64, "cut along M"},
-                           {40, 1024, 64, "cut along N"},
-                           {3, 5, 7, "one small block"}};
+  const Shape3 shapes[] = {{8, 256, 2048, CpuGemmPath::SplitK, "split along K (4 chunks)"},
+                           {8, 256, 2050, CpuGemmPath::SplitK, "split along K (4 chunks, the last one shorter)"},
+                           {128, 128, 2048, CpuGemmPath::SplitK, "split along K (8 chunks)"},
+                           {2048, 1, 256, CpuGemmPath::Gemv, "one column of C: gemv"},
+                           {1, 256, 2048, CpuGemmPath::Gemv, "one row of C: gemv"},
+                           {1, 1, 300, CpuGemmPath::Gemv, "a dot product"},
+                           {1024, 96, 64, CpuGemmPath::CutM, "cut along M"},
+                           {40, 1024, 64, CpuGemmPath::CutN, "cut along N"},
+                           {3, 5, 7, CpuGemmPath::OneBlock, "one small block"}};
+  for (const Shape3& s : shapes) {
+    INFO(s.path);
+    CHECK(cpu_gemm_path(s.m, s.n, s.k, 1) == s.expected);
+  }
+  CHECK(cpu_gemm_path(128, 64, 138, 64) == CpuGemmPath::Batched);
   for (const Shape3& s : shapes)
     for (bool ta : {false, true})
       for (bool tb : {false, true})
