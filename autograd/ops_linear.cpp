@@ -35,30 +35,30 @@ void product_forward(const ProductShape& p, const Tensor& a, const Tensor& b, co
                      p.rb * p.cb, 0.0, c.data(), p.n, p.m * p.n, p.batch);
 }
 
-// dA (stored like A: ra × ca) from dC (m × n) and B.
-Tensor product_grad_a(const ProductShape& p, const Tensor& dc, const GradTarget& a_target, const Tensor& b) {
-  Tensor da = empty_for(a_target);
+// dA (stored like A: ra × ca) from dC (m × n) and B, added into A's gradient (grad_destination).
+void product_grad_a(const ProductShape& p, const Tensor& dc, const GradTarget& a_target, const Tensor& b) {
+  const GradDestination da = grad_destination(a_target);
   detail::count_matmul_flops(p.m, p.k, p.n, p.batch);  // dop(A) [m,k] = dC [m,n] · op(B)ᵀ [n,k]
   if (!p.ta)  // dA = dC · op(B)ᵀ
     be(dc).gemm_batched(dc.dtype(), false, !p.tb, p.m, p.k, p.n, 1.0, dc.data(), p.n, p.m * p.n, b.data(), p.cb,
-                        p.rb * p.cb, 0.0, da.data(), p.ca, p.ra * p.ca, p.batch);
+                        p.rb * p.cb, da.beta, da.buffer.data(), p.ca, p.ra * p.ca, p.batch);
   else  // dA = op(B) · dCᵀ
     be(dc).gemm_batched(dc.dtype(), p.tb, true, p.k, p.m, p.n, 1.0, b.data(), p.cb, p.rb * p.cb, dc.data(), p.n,
-                        p.m * p.n, 0.0, da.data(), p.ca, p.ra * p.ca, p.batch);
-  return da;
+                        p.m * p.n, da.beta, da.buffer.data(), p.ca, p.ra * p.ca, p.batch);
+  da.finish(a_target);
 }
 
-// dB (stored like B: rb × cb) from dC and A.
-Tensor product_grad_b(const ProductShape& p, const Tensor& dc, const Tensor& a, const GradTarget& b_target) {
-  Tensor db = empty_for(b_target);
+// dB (stored like B: rb × cb) from dC and A, added into B's gradient.
+void product_grad_b(const ProductShape& p, const Tensor& dc, const Tensor& a, const GradTarget& b_target) {
+  const GradDestination db = grad_destination(b_target);
   detail::count_matmul_flops(p.k, p.n, p.m, p.batch);  // dop(B) [k,n] = op(A)ᵀ [k,m] · dC [m,n]
   if (!p.tb)  // dB = op(A)ᵀ · dC
     be(dc).gemm_batched(dc.dtype(), !p.ta, false, p.k, p.n, p.m, 1.0, a.data(), p.ca, p.ra * p.ca, dc.data(), p.n,
-                        p.m * p.n, 0.0, db.data(), p.cb, p.rb * p.cb, p.batch);
+                        p.m * p.n, db.beta, db.buffer.data(), p.cb, p.rb * p.cb, p.batch);
   else  // dB = dCᵀ · op(A)
     be(dc).gemm_batched(dc.dtype(), true, p.ta, p.n, p.k, p.m, 1.0, dc.data(), p.n, p.m * p.n, a.data(), p.ca,
-                        p.ra * p.ca, 0.0, db.data(), p.cb, p.rb * p.cb, p.batch);
-  return db;
+                        p.ra * p.ca, db.beta, db.buffer.data(), p.cb, p.rb * p.cb, p.batch);
+  db.finish(b_target);
 }
 
 Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -80,8 +80,8 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
     Tensor saved_a = b.requires_grad() ? a : Tensor(), saved_b = a.requires_grad() ? b : Tensor();
     GradTarget a_t = grad_target(a), b_t = grad_target(b);
     tape().record(op, c, [p, saved_a, saved_b, a_t, b_t](const Tensor& dc) {
-      if (a_t) accumulate_grad(a_t, product_grad_a(p, dc, a_t, saved_b));
-      if (b_t) accumulate_grad(b_t, product_grad_b(p, dc, saved_a, b_t));
+      if (a_t) product_grad_a(p, dc, a_t, saved_b);
+      if (b_t) product_grad_b(p, dc, saved_a, b_t);
     });
   }
   return c;
@@ -136,16 +136,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     tape().record("linear", y, [=](const Tensor& dy) {
       Backend& bk = be(dy);
       if (x_t) {  // dx = dy · W
-        Tensor dx = empty_for(x_t);
+        const GradDestination dx = grad_destination(x_t);
         detail::count_matmul_flops(rows, in, out);
-        bk.gemm(dy.dtype(), false, false, rows, in, out, 1.0, dy.data(), out, w_for_dx.data(), in, 0.0, dx.data(), in);
-        accumulate_grad(x_t, dx);
+        bk.gemm(dy.dtype(), false, false, rows, in, out, 1.0, dy.data(), out, w_for_dx.data(), in, dx.beta,
+                dx.buffer.data(), in);
+        dx.finish(x_t);
       }
       if (w_t) {  // dW = dyᵀ · x
-        Tensor dw = empty_for(w_t);
+        const GradDestination dw = grad_destination(w_t);
         detail::count_matmul_flops(out, in, rows);
-        bk.gemm(dy.dtype(), true, false, out, in, rows, 1.0, dy.data(), out, x_for_dw.data(), in, 0.0, dw.data(), in);
-        accumulate_grad(w_t, dw);
+        bk.gemm(dy.dtype(), true, false, out, in, rows, 1.0, dy.data(), out, x_for_dw.data(), in, dw.beta,
+                dw.buffer.data(), in);
+        dw.finish(w_t);
       }
       if (b_t) {  // db = Σ_rows dy
         Tensor db = empty_for(b_t);

@@ -85,6 +85,20 @@ void accumulate_grad(const GradTarget& target, const Tensor& g) {
   slot.grad = current.impl_ptr();
 }
 
+GradDestination grad_destination(const GradTarget& target) {
+  if (!target) return {};
+  if (!target->grad) return {empty_for(target), 0.0};
+  GradSlot& slot = *target;
+  Tensor current(slot.grad);
+  // As in accumulate_grad: bytes shared with another gradient (or with the dy the closure reads) are
+  // copied first, so that adding into them changes no other tensor.
+  if (current.storage().use_count() > 1) {
+    current = current.clone();
+    slot.grad = current.impl_ptr();
+  }
+  return {current, 1.0};
+}
+
 void Tape::backward(const Tensor& loss) {
   check(loss.numel() == 1, "backward", "the loss must have one element, got shape " + shape_str(loss.shape()));
   check(loss.requires_grad(), "backward", "the loss does not depend on anything that requires a gradient");

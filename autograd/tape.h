@@ -93,4 +93,19 @@ void accumulate_grad(const Tensor& t, const Tensor& g);
 // An uninitialised tensor shaped like the target's tensor (for gradient buffers).
 Tensor empty_for(const GradTarget& target);
 
+// Where a backward GEMM writes its contribution to the target's gradient. When the target already
+// holds a gradient, the GEMM adds straight into it (β = 1) instead of writing a scratch buffer that
+// accumulate_grad then adds with an axpy: one pass over the gradient instead of three. A layer input
+// read by many products (q, k, v, two LoRA A's and three gates in unipelt-apl) gets most of its
+// gradient this way. Otherwise the buffer is fresh and finish() stores it.
+struct GradDestination {
+  Tensor buffer;
+  double beta = 0.0;  // 1: buffer is the target's gradient itself; 0: a fresh buffer
+  void finish(const GradTarget& target) const {
+    if (beta == 0.0) accumulate_grad(target, buffer);
+  }
+};
+// For a null target: an undefined buffer (the caller skips the product).
+GradDestination grad_destination(const GradTarget& target);
+
 }  // namespace unipelt

@@ -270,6 +270,77 @@ TEST_CASE("a gradient shared through reshape is not corrupted by accumulation", 
   CHECK(b.grad().to_vector() == std::vector<double>{1, 1, 1, 1});
 }
 
+TEST_CASE("a product adds its input gradient straight into an existing one, copying it first when shared",
+          "[autograd]") {
+  // Small integers: every product and sum below is exact in float64, so the checks compare exactly.
+  tape().clear();
+  const Tensor w1 = Tensor::from_vector({1, 2, 0, -1, 3, 1, 2, 0, 1}, {3, 3}, DType::F64);
+  const Tensor w2 = Tensor::from_vector({0, 1, 1, 2, -2, 1, 1, 1, 3}, {3, 3}, DType::F64);
+  const Tensor c1 = Tensor::from_vector({1, 2, 3, -1, 0, 2}, {2, 3}, DType::F64);
+  const Tensor c2 = Tensor::from_vector({2, 0, -1, 1, 1, 1}, {2, 3}, DType::F64);
+  auto matmul_plain = [](const Tensor& a, const Tensor& b) {  // a [2,3] · b [3,3], by hand
+    std::vector<double> out(6, 0.0);
+    const auto av = a.to_vector(), bv = b.to_vector();
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 3; ++j)
+        for (int k = 0; k < 3; ++k) out[i * 3 + j] += av[i * 3 + k] * bv[k * 3 + j];
+    return out;
+  };
+
+  SECTION("two linear layers read x: the second adds into the gradient the first left") {
+    Tensor x = Tensor::from_vector({1, -2, 3, 0, 1, 2}, {2, 3}, DType::F64).set_requires_grad(true);
+    Tensor loss = ops::add(ops::sum(ops::mul(ops::linear(x, w1), c1)), ops::sum(ops::mul(ops::linear(x, w2), c2)));
+    backward(loss);
+    std::vector<double> expect = matmul_plain(c1, w1);  // dx = c1·W1 + c2·W2
+    const std::vector<double> second = matmul_plain(c2, w2);
+    for (size_t i = 0; i < expect.size(); ++i) expect[i] += second[i];
+    CHECK(x.grad().to_vector() == expect);
+  }
+  SECTION("x's gradient shares its bytes with the dy the product reads: it is copied, not overwritten") {
+    // z = linear(x) + x: add hands the same dz to x and to linear's output, so when linear's backward
+    // runs, x's gradient and the dy it reads are one buffer. Adding dz·W into it in place would change
+    // dy while the GEMM still reads it: with K = 1024, OpenBLAS packs and adds one K block at a time.
+    const int64_t rows = 4, n = 1024;
+    auto small_ints = [](int64_t count, int seed) {
+      std::vector<double> v(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = static_cast<double>((i * 7 + seed) % 5 - 2);
+      return v;
+    };
+    const std::vector<double> xv = small_ints(rows * n, 1), wv = small_ints(n * n, 3), cv = small_ints(rows * n, 2);
+    Tensor x = Tensor::from_vector(xv, {rows, n}, DType::F64).set_requires_grad(true);
+    const Tensor w = Tensor::from_vector(wv, {n, n}, DType::F64), c = Tensor::from_vector(cv, {rows, n}, DType::F64);
+    backward(ops::sum(ops::mul(ops::add(ops::linear(x, w), x), c)));
+    std::vector<double> expect = cv;  // dx = c + c·W
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t j = 0; j < n; ++j)
+          expect[static_cast<size_t>(i * n + j)] += cv[static_cast<size_t>(i * n + k)] * wv[static_cast<size_t>(k * n + j)];
+    CHECK(x.grad().to_vector() == expect);
+  }
+  SECTION("both operands of one bmm are q: dq = C·q + Cᵀ·q") {
+    Tensor q = Tensor::from_vector({1, -2, 3, 0, 1, 2}, {1, 2, 3}, DType::F64).set_requires_grad(true);
+    const Tensor c = Tensor::from_vector({1, 2, -1, 3}, {1, 2, 2}, DType::F64);
+    backward(ops::sum(ops::mul(ops::bmm(q, q, false, true), c)));  // s = q·qᵀ [1,2,2]
+    const auto qv = q.to_vector(), cv = c.to_vector();
+    std::vector<double> expect(6, 0.0);
+    for (int i = 0; i < 2; ++i)
+      for (int k = 0; k < 2; ++k)
+        for (int e = 0; e < 3; ++e) expect[i * 3 + e] += (cv[i * 2 + k] + cv[k * 2 + i]) * qv[k * 3 + e];
+    CHECK(q.grad().to_vector() == expect);
+  }
+  SECTION("a second backward adds a trainable weight's gradient into the one still there") {
+    Tensor w = w1.clone().set_requires_grad(true);
+    const Tensor x = Tensor::from_vector({1, -2, 3, 0, 1, 2}, {2, 3}, DType::F64);
+    backward(ops::sum(ops::mul(ops::linear(x, w), c1)));
+    const std::vector<double> once = w.grad().to_vector();  // dW = c1ᵀ·x
+    backward(ops::sum(ops::mul(ops::linear(x, w), c1)));
+    std::vector<double> twice = once;
+    for (double& v : twice) v *= 2.0;
+    CHECK(w.grad().to_vector() == twice);
+    CHECK(once != std::vector<double>(9, 0.0));
+  }
+}
+
 TEST_CASE("shape errors name the op and the shapes", "[autograd]") {
   Tensor a = Tensor::zeros({2, 3}, DType::F64), b = Tensor::zeros({4, 5}, DType::F64);
   auto message = [](auto fn) {
