@@ -4,15 +4,15 @@
 #include <cblas.h>
 #include <malloc.h>
 
-#include "autograd/cpu_parallel.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
-#include <memory>
+
+#include "autograd/cpu_parallel.h"
 
 namespace unipelt {
 

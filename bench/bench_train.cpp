@@ -340,6 +340,9 @@ void write_json(const TrainOptions& o, Device device, const std::vector<PresetRe
 
 void run_train(const TrainOptions& o) {
   const Device device = o.device == "cuda" ? Device::CUDA : Device::CPU;
+  // Before the device check: the combination is wrong on every machine, with or without a GPU.
+  if (o.alternate_threads > 0 && device != Device::CPU)
+    throw std::invalid_argument("--alternate-threads sets CPU threads: it needs --device cpu");
   if (device == Device::CUDA && !cuda_available()) {
     if (backend_registered(Device::CUDA))
       std::fprintf(stderr, "bench train --device cuda: this build has the CUDA backend, but no CUDA device is present "
@@ -353,8 +356,6 @@ void run_train(const TrainOptions& o) {
     std::printf("bench train: skipped: no model at %s (pass --model DIR or --synthetic SIZE)\n", o.model.c_str());
     throw Exit{0};
   }
-  if (o.alternate_threads > 0 && device != Device::CPU)
-    throw std::invalid_argument("--alternate-threads sets CPU threads: it needs --device cpu");
   set_threads(o.threads);
   std::vector<std::string> methods = o.methods.empty() ? preset_names() : o.methods;
   for (const std::string& m : methods) preset(m);  // validates the names before any work

@@ -50,6 +50,17 @@ else
   echo "FAIL: bench train --alternate-threads: no 'alternated, 3 pairs' line or no ratio_per_pair:" >&2
   cat "$scratch/alt.txt" >&2; failures=$((failures + 1))
 fi
+# --alternate-threads with --device cuda: refused with status 1 and a message, on any machine.
+if "$bench" train --synthetic tiny --methods lora --device cuda --alternate-threads 2 --steps 1 \
+     > "$scratch/alt_cuda.txt" 2>&1; then
+  echo "FAIL: bench train --device cuda --alternate-threads 2 exited 0:" >&2
+  cat "$scratch/alt_cuda.txt" >&2; failures=$((failures + 1))
+elif grep -q -- '--alternate-threads sets CPU threads: it needs --device cpu' "$scratch/alt_cuda.txt"; then
+  echo "ok: bench train --device cuda --alternate-threads: refused ($(cat "$scratch/alt_cuda.txt"))"
+else
+  echo "FAIL: bench train --device cuda --alternate-threads 2: not the expected message:" >&2
+  cat "$scratch/alt_cuda.txt" >&2; failures=$((failures + 1))
+fi
 if awk '$1 == "lora" { bound = $10 } $1 ~ /^[NT][NT]$/ { rows++; sum += $9 }
         END { exit !(rows >= 1 && rows <= 4 && bound > 0 && sum <= bound + 0.05 + 0.005 * rows) }' "$scratch/alt.txt"; then
   echo "ok: bench train --gemm-detail: the listed products take at most the bound"
