@@ -33,9 +33,9 @@ inline std::array<int64_t, 4> broadcast_strides(const std::array<int64_t, 4>& s,
 }
 
 // Numpy broadcasting of a and b (up to 4-D). Throws a ShapeError naming `op` when incompatible.
-Broadcast4 make_broadcast(const std::string& op, const Shape& a, const Shape& b, Shape* out_shape);
+Broadcast4 make_broadcast(std::string_view op, const Shape& a, const Shape& b, Shape* out_shape);
 
 // Checks the usual preconditions of a floating-point op input.
-void check_float(const std::string& op, const Tensor& t);
+void check_float(std::string_view op, const Tensor& t);
 
 }  // namespace unipelt::detail

@@ -8,18 +8,20 @@
 namespace unipelt {
 namespace detail {
 
-void check_float(const std::string& op, const Tensor& t) {
+void check_float(std::string_view op, const Tensor& t) {
   check(t.defined(), op, "input is undefined");
-  check(t.dtype() != DType::I32, op, "expects a floating-point tensor, got i32 " + shape_str(t.shape()));
+  check(t.dtype() != DType::I32, op,
+        [&] { return "expects a floating-point tensor, got i32 " + shape_str(t.shape()); });
 }
 
-Broadcast4 make_broadcast(const std::string& op, const Shape& a, const Shape& b, Shape* out_shape) {
-  check(a.size() <= 4 && b.size() <= 4, op, "at most 4 dimensions: " + shape_str(a) + " and " + shape_str(b));
+Broadcast4 make_broadcast(std::string_view op, const Shape& a, const Shape& b, Shape* out_shape) {
+  check(a.size() <= 4 && b.size() <= 4, op,
+        [&] { return "at most 4 dimensions: " + shape_str(a) + " and " + shape_str(b); });
   auto a4 = pad4(a), b4 = pad4(b);
   std::array<int64_t, 4> o4{};
   for (int d = 0; d < 4; ++d) {
     check(a4[d] == b4[d] || a4[d] == 1 || b4[d] == 1, op,
-          "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
+          [&] { return "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast"; });
     o4[d] = a4[d] == 1 ? b4[d] : a4[d];  // numpy: 1 broadcasts to anything, 0 included
   }
   Broadcast4 bc;

@@ -7,11 +7,13 @@ using detail::be;
 
 // ids (i32) [...] , table [V, D] -> [..., D]
 Tensor embedding(const Tensor& ids, const Tensor& table) {
-  check(ids.dtype() == DType::I32, "embedding", std::string("ids must be i32, got ") + dtype_name(ids.dtype()));
+  check(ids.dtype() == DType::I32, "embedding",
+        [&] { return std::string("ids must be i32, got ") + dtype_name(ids.dtype()); });
   detail::check_float("embedding", table);
-  check(table.ndim() == 2, "embedding", "table must be [V, D], got " + shape_str(table.shape()));
+  check(table.ndim() == 2, "embedding", [&] { return "table must be [V, D], got " + shape_str(table.shape()); });
   check(ids.device() == table.device(), "embedding", "ids and table are on different devices");
-  check(ids.ndim() < 4, "embedding", "ids may have at most 3 dimensions, got " + shape_str(ids.shape()));
+  check(ids.ndim() < 4, "embedding",
+        [&] { return "ids may have at most 3 dimensions, got " + shape_str(ids.shape()); });
   const int64_t n = ids.numel(), V = table.size(0), D = table.size(1);
   Shape out_shape = ids.shape();
   out_shape.push_back(D);
@@ -32,8 +34,8 @@ Tensor embedding(const Tensor& ids, const Tensor& table) {
 // closure keeps two numbers, not an activation-sized tensor.
 Tensor dropout(const Tensor& x, double p, uint64_t seed, bool training, int64_t index_offset) {
   detail::check_float("dropout", x);
-  check(p >= 0.0 && p < 1.0, "dropout", "probability must be in [0, 1), got " + std::to_string(p));
-  check(index_offset >= 0, "dropout", "index offset must be >= 0, got " + std::to_string(index_offset));
+  check(p >= 0.0 && p < 1.0, "dropout", [&] { return "probability must be in [0, 1), got " + std::to_string(p); });
+  check(index_offset >= 0, "dropout", [&] { return "index offset must be >= 0, got " + std::to_string(index_offset); });
   if (!training || p == 0.0) return x;
   seed = dropout_seed_at(seed, index_offset);  // the same seed when the offset is 0
   Tensor y = detail::empty_like(x);

@@ -32,16 +32,18 @@ HeadLayout head_layout(int64_t B, int64_t T, int64_t H, int parts, int heads) {
 
 std::vector<Tensor> split_heads(const Tensor& x, int parts, int heads, const std::vector<Tensor>& deltas) {
   detail::check_float("split_heads", x);
-  check(x.ndim() == 3 && parts > 0 && heads > 0 && x.size(2) % (int64_t{parts} * heads) == 0, "split_heads",
-        "x must be [B, T, parts·heads·d], got " + shape_str(x.shape()) + " for " + std::to_string(parts) +
-            " parts of " + std::to_string(heads) + " heads");
+  check(x.ndim() == 3 && parts > 0 && heads > 0 && x.size(2) % (int64_t{parts} * heads) == 0, "split_heads", [&] {
+    return "x must be [B, T, parts·heads·d], got " + shape_str(x.shape()) + " for " + std::to_string(parts) +
+           " parts of " + std::to_string(heads) + " heads";
+  });
   check(deltas.size() <= static_cast<size_t>(parts), "split_heads", "more deltas than parts");
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2) / parts;
   for (const Tensor& delta : deltas)
     if (delta.defined()) {
       check_same_dtype_device("split_heads", x, delta);
-      check(delta.shape() == Shape({B, T, H}), "split_heads",
-            "a delta must be [B, T, H] = " + shape_str({B, T, H}) + ", got " + shape_str(delta.shape()));
+      check(delta.shape() == Shape({B, T, H}), "split_heads", [&] {
+        return "a delta must be [B, T, H] = " + shape_str({B, T, H}) + ", got " + shape_str(delta.shape());
+      });
     }
   const HeadLayout L = head_layout(B, T, H, parts, heads);
   const size_t es = dtype_size(x.dtype());

@@ -11,9 +11,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   check_same_dtype_device("layer_norm", x, gamma);
   check_same_dtype_device("layer_norm", x, beta);
   const int64_t cols = x.size(-1), rows = x.numel() / cols;
-  check(gamma.shape() == Shape{cols} && beta.shape() == Shape{cols}, "layer_norm",
-        "gamma and beta must be [" + std::to_string(cols) + "] for input " + shape_str(x.shape()) + ", got " +
-            shape_str(gamma.shape()) + " and " + shape_str(beta.shape()));
+  check(gamma.shape() == Shape{cols} && beta.shape() == Shape{cols}, "layer_norm", [&] {
+    return "gamma and beta must be [" + std::to_string(cols) + "] for input " + shape_str(x.shape()) + ", got " +
+           shape_str(gamma.shape()) + " and " + shape_str(beta.shape());
+  });
   Tensor y = detail::empty_like(x);
   Tensor mu = detail::empty_as({rows}, x), rstd = detail::empty_as({rows}, x);
   be(x).layernorm_forward(x.dtype(), rows, cols, eps, x.data(), gamma.data(), beta.data(), y.data(), mu.data(),

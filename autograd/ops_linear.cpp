@@ -22,9 +22,10 @@ ProductShape product_shape(const char* op, const Tensor& a, const Tensor& b, boo
   const int64_t ra = a.size(-2), ca = a.size(-1), rb = b.size(-2), cb = b.size(-1);
   ProductShape p{a.numel() / (ra * ca), ta ? ca : ra, tb ? rb : cb, ta ? ra : ca, ra, ca, rb, cb, ta, tb};
   const int64_t kb = tb ? cb : rb;
-  check(p.k == kb, op,
-        "inner dimensions differ: " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + " · " + shape_str(b.shape()) +
-            (tb ? "ᵀ" : ""));
+  check(p.k == kb, op, [&] {
+    return "inner dimensions differ: " + shape_str(a.shape()) + (ta ? "ᵀ" : "") + " · " + shape_str(b.shape()) +
+           (tb ? "ᵀ" : "");
+  });
   return p;
 }
 
@@ -66,9 +67,10 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
   detail::check_float(op, b);
   check_same_dtype_device(op, a, b);
   check(a.ndim() == b.ndim() && a.ndim() >= 2, op,
-        "operands need the same rank (>= 2): " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
+        [&] { return "operands need the same rank (>= 2): " + shape_str(a.shape()) + " and " + shape_str(b.shape()); });
   for (int64_t d = 0; d + 2 < a.ndim(); ++d)
-    check(a.size(d) == b.size(d), op, "batch dimensions differ: " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
+    check(a.size(d) == b.size(d), op,
+          [&] { return "batch dimensions differ: " + shape_str(a.shape()) + " and " + shape_str(b.shape()); });
   const ProductShape p = product_shape(op, a, b, ta, tb);
   Shape out_shape = a.shape();
   out_shape[out_shape.size() - 2] = p.m;
@@ -90,13 +92,14 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  check(a.ndim() == 2 && b.ndim() == 2, "matmul",
-        "expects 2-D operands, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " (use bmm)");
+  check(a.ndim() == 2 && b.ndim() == 2, "matmul", [&] {
+    return "expects 2-D operands, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " (use bmm)";
+  });
   return product("matmul", a, b, trans_a, trans_b);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  check(a.ndim() >= 3, "bmm", "expects 3-D or 4-D operands, got " + shape_str(a.shape()));
+  check(a.ndim() >= 3, "bmm", [&] { return "expects 3-D or 4-D operands, got " + shape_str(a.shape()); });
   return product("bmm", a, b, trans_a, trans_b);
 }
 
@@ -104,15 +107,16 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::check_float("linear", x);
   check_same_dtype_device("linear", x, weight);
-  check(weight.ndim() == 2, "linear", "weight must be [out, in], got " + shape_str(weight.shape()));
+  check(weight.ndim() == 2, "linear", [&] { return "weight must be [out, in], got " + shape_str(weight.shape()); });
   const int64_t in = weight.size(1), out = weight.size(0);
-  check(x.ndim() >= 1 && x.size(-1) == in, "linear",
-        "input " + shape_str(x.shape()) + " does not end in " + std::to_string(in) + " for weight " +
-            shape_str(weight.shape()));
+  check(x.ndim() >= 1 && x.size(-1) == in, "linear", [&] {
+    return "input " + shape_str(x.shape()) + " does not end in " + std::to_string(in) + " for weight " +
+           shape_str(weight.shape());
+  });
   if (bias.defined()) {
     check_same_dtype_device("linear", x, bias);
     check(bias.ndim() == 1 && bias.size(0) == out, "linear",
-          "bias must be [" + std::to_string(out) + "], got " + shape_str(bias.shape()));
+          [&] { return "bias must be [" + std::to_string(out) + "], got " + shape_str(bias.shape()); });
   }
   const int64_t rows = x.numel() / in;
   Shape out_shape = x.shape();

@@ -7,10 +7,11 @@ using detail::be;
 // loss = mean_i [ logsumexp(logits_i) - logits_i[label_i] ];  dlogits = (softmax - onehot) · dloss / N
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   detail::check_float("cross_entropy", logits);
-  check(logits.ndim() == 2, "cross_entropy", "logits must be [N, C], got " + shape_str(logits.shape()));
-  check(labels.dtype() == DType::I32 && labels.shape() == Shape{logits.size(0)}, "cross_entropy",
-        "labels must be i32 [" + std::to_string(logits.size(0)) + "], got " + dtype_name(labels.dtype()) + " " +
-            shape_str(labels.shape()));
+  check(logits.ndim() == 2, "cross_entropy", [&] { return "logits must be [N, C], got " + shape_str(logits.shape()); });
+  check(labels.dtype() == DType::I32 && labels.shape() == Shape{logits.size(0)}, "cross_entropy", [&] {
+    return "labels must be i32 [" + std::to_string(logits.size(0)) + "], got " + dtype_name(labels.dtype()) + " " +
+           shape_str(labels.shape());
+  });
   check(labels.device() == logits.device(), "cross_entropy", "labels and logits are on different devices");
   const int64_t n = logits.size(0), c = logits.size(1);
   Tensor probs = detail::empty_like(logits);
@@ -34,8 +35,10 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
   check_same_dtype_device("mse_loss", pred, target);
   const int64_t n = target.numel();
   check(target.ndim() == 1 && pred.numel() == n && (pred.ndim() == 1 || (pred.ndim() == 2 && pred.size(1) == 1)),
-        "mse_loss", "pred must be [N] or [N, 1] and target [N], got " + shape_str(pred.shape()) + " and " +
-                        shape_str(target.shape()));
+        "mse_loss", [&] {
+          return "pred must be [N] or [N, 1] and target [N], got " + shape_str(pred.shape()) + " and " +
+                 shape_str(target.shape());
+        });
   Tensor loss = detail::empty_as({1}, pred);
   be(pred).mse_forward(pred.dtype(), n, pred.data(), target.data(), loss.data());
   if (needs_grad({&pred})) {

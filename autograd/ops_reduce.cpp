@@ -32,10 +32,11 @@ Tensor mean(const Tensor& x) {
 // Written as a batched GEMM: y[b] (1×H) = w[b] (1×T) · x[b] (T×H); backward dx[b] = w[b]ᵀ · dy[b].
 Tensor masked_mean(const Tensor& x, const Tensor& mask) {
   detail::check_float("masked_mean", x);
-  check(x.ndim() == 3, "masked_mean", "x must be [B, T, H], got " + shape_str(x.shape()));
+  check(x.ndim() == 3, "masked_mean", [&] { return "x must be [B, T, H], got " + shape_str(x.shape()); });
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-  check(mask.shape() == Shape({B, T}), "masked_mean",
-        "mask must be [B, T] = " + shape_str({B, T}) + ", got " + shape_str(mask.shape()));
+  check(mask.shape() == Shape({B, T}), "masked_mean", [&] {
+    return "mask must be [B, T] = " + shape_str({B, T}) + ", got " + shape_str(mask.shape());
+  });
   check(mask.device() == x.device(), "masked_mean", "mask and x are on different devices");
   Tensor m = mask.to(x.dtype());
   Tensor w = detail::empty_like(m);

@@ -13,17 +13,19 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < target.size(); ++i) {
     if (target[i] == -1) {
-      check(infer < 0, "reshape", "at most one -1 in " + shape_str(shape));
+      check(infer < 0, "reshape", [&] { return "at most one -1 in " + shape_str(shape); });
       infer = static_cast<int64_t>(i);
     } else {
       known *= target[i];
     }
   }
   if (infer >= 0) {
-    check(known > 0 && x.numel() % known == 0, "reshape", "cannot reshape " + shape_str(x.shape()) + " to " + shape_str(shape));
+    check(known > 0 && x.numel() % known == 0, "reshape",
+          [&] { return "cannot reshape " + shape_str(x.shape()) + " to " + shape_str(shape); });
     target[static_cast<size_t>(infer)] = x.numel() / known;
   }
-  check(shape_numel(target) == x.numel(), "reshape", "cannot reshape " + shape_str(x.shape()) + " to " + shape_str(shape));
+  check(shape_numel(target) == x.numel(), "reshape",
+        [&] { return "cannot reshape " + shape_str(x.shape()) + " to " + shape_str(shape); });
   Tensor y = x.view(target);
   if (needs_grad({&x})) {
     tape().record("reshape", y, [x_t = grad_target(x)](const Tensor& dy) { accumulate_grad(x_t, dy); });
@@ -33,11 +35,13 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 
 Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   const int n = static_cast<int>(x.ndim());
-  check(static_cast<int>(perm.size()) == n, "permute", "permutation has " + std::to_string(perm.size()) +
-                                                           " entries for shape " + shape_str(x.shape()));
+  check(static_cast<int>(perm.size()) == n, "permute", [&] {
+    return "permutation has " + std::to_string(perm.size()) + " entries for shape " + shape_str(x.shape());
+  });
   std::vector<int> seen(perm.begin(), perm.end());
   std::sort(seen.begin(), seen.end());
-  for (int i = 0; i < n; ++i) check(seen[i] == i, "permute", "not a permutation of 0.." + std::to_string(n - 1));
+  for (int i = 0; i < n; ++i)
+    check(seen[i] == i, "permute", [&] { return "not a permutation of 0.." + std::to_string(n - 1); });
   // Pad to 4-D: leading size-1 dims stay in place.
   const int pad = 4 - n;
   int perm4[4], inverse4[4];
@@ -65,7 +69,8 @@ Tensor transpose(const Tensor& x, int axis0, int axis1) {
   const int n = static_cast<int>(x.ndim());
   if (axis0 < 0) axis0 += n;
   if (axis1 < 0) axis1 += n;
-  check(axis0 >= 0 && axis0 < n && axis1 >= 0 && axis1 < n, "transpose", "axes out of range for " + shape_str(x.shape()));
+  check(axis0 >= 0 && axis0 < n && axis1 >= 0 && axis1 < n, "transpose",
+        [&] { return "axes out of range for " + shape_str(x.shape()); });
   std::vector<int> perm(n);
   std::iota(perm.begin(), perm.end(), 0);
   std::swap(perm[axis0], perm[axis1]);
@@ -79,7 +84,8 @@ int64_t inner_size(const Shape& s, int axis) { return shape_numel(Shape(s.begin(
 int normalize_axis(const char* op, const Tensor& x, int axis) {
   const int n = static_cast<int>(x.ndim());
   if (axis < 0) axis += n;
-  check(axis >= 0 && axis < n, op, "axis " + std::to_string(axis) + " out of range for " + shape_str(x.shape()));
+  check(axis >= 0 && axis < n, op,
+        [&] { return "axis " + std::to_string(axis) + " out of range for " + shape_str(x.shape()); });
   return axis;
 }
 }  // namespace
@@ -97,8 +103,10 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     check_same_dtype_device("concat", first, x);
     bool ok = x.ndim() == first.ndim();
     for (int d = 0; ok && d < first.ndim(); ++d) ok = d == axis || x.size(d) == first.size(d);
-    check(ok, "concat", "shapes " + shape_str(first.shape()) + " and " + shape_str(x.shape()) +
-                            " differ outside axis " + std::to_string(axis));
+    check(ok, "concat", [&] {
+      return "shapes " + shape_str(first.shape()) + " and " + shape_str(x.shape()) + " differ outside axis " +
+             std::to_string(axis);
+    });
     out_shape[axis] += x.size(axis);
   }
   Tensor y = detail::empty_as(out_shape, first);
@@ -137,9 +145,10 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
 Tensor slice(const Tensor& x, int axis, int64_t start, int64_t length) {
   detail::check_float("slice", x);
   axis = normalize_axis("slice", x, axis);
-  check(start >= 0 && length >= 0 && start + length <= x.size(axis), "slice",
-        "range [" + std::to_string(start) + ", " + std::to_string(start + length) + ") outside axis " +
-            std::to_string(axis) + " of " + shape_str(x.shape()));
+  check(start >= 0 && length >= 0 && start + length <= x.size(axis), "slice", [&] {
+    return "range [" + std::to_string(start) + ", " + std::to_string(start + length) + ") outside axis " +
+           std::to_string(axis) + " of " + shape_str(x.shape());
+  });
   Shape out_shape = x.shape();
   out_shape[axis] = length;
   const int64_t outer = outer_size(x.shape(), axis), inner = inner_size(x.shape(), axis);

@@ -7,14 +7,16 @@ using detail::be;
 
 Tensor softmax(const Tensor& x, const Tensor& mask) {
   detail::check_float("softmax", x);
-  check(x.ndim() >= 1 && x.numel() > 0, "softmax", "needs a non-empty tensor, got " + shape_str(x.shape()));
+  check(x.ndim() >= 1 && x.numel() > 0, "softmax",
+        [&] { return "needs a non-empty tensor, got " + shape_str(x.shape()); });
   const int64_t cols = x.size(-1), rows = x.numel() / cols;
   int64_t rows_per_mask = rows;
   if (mask.defined()) {
     check_same_dtype_device("softmax", x, mask);
-    check(mask.ndim() == 2 && mask.size(0) == x.size(0) && mask.size(1) == cols, "softmax",
-          "mask must be [" + std::to_string(x.size(0)) + ", " + std::to_string(cols) + "] for input " +
-              shape_str(x.shape()) + ", got " + shape_str(mask.shape()));
+    check(mask.ndim() == 2 && mask.size(0) == x.size(0) && mask.size(1) == cols, "softmax", [&] {
+      return "mask must be [" + std::to_string(x.size(0)) + ", " + std::to_string(cols) + "] for input " +
+             shape_str(x.shape()) + ", got " + shape_str(mask.shape());
+    });
     rows_per_mask = rows / x.size(0);
   }
   Tensor y = detail::empty_like(x);

@@ -68,7 +68,7 @@ void accumulate_grad(const Tensor& t, const Tensor& g) { accumulate_grad(grad_ta
 void accumulate_grad(const GradTarget& target, const Tensor& g) {
   if (!target) return;
   check(g.numel() == shape_numel(target->shape), "accumulate_grad",
-        "gradient " + shape_str(g.shape()) + " does not fit tensor " + shape_str(target->shape));
+        [&] { return "gradient " + shape_str(g.shape()) + " does not fit tensor " + shape_str(target->shape); });
   GradSlot& slot = *target;
   // Always a fresh TensorImpl over g's bytes: the same gradient tensor may be handed to several
   // inputs (add passes dy to both operands), and the use count below must see that sharing.
@@ -100,7 +100,8 @@ GradDestination grad_destination(const GradTarget& target) {
 }
 
 void Tape::backward(const Tensor& loss) {
-  check(loss.numel() == 1, "backward", "the loss must have one element, got shape " + shape_str(loss.shape()));
+  check(loss.numel() == 1, "backward",
+        [&] { return "the loss must have one element, got shape " + shape_str(loss.shape()); });
   check(loss.requires_grad(), "backward", "the loss does not depend on anything that requires a gradient");
   accumulate_grad(loss, Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device()));
   // The gradients of non-leaf tensors are intermediate: free each as soon as its node has run.

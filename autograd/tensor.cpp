@@ -52,19 +52,20 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-void check(bool cond, const std::string& op, const std::string& message) {
-  if (!cond) throw ShapeError(op + ": " + message);
+void throw_shape_error(std::string_view op, std::string_view message) {
+  throw ShapeError(std::string(op) + ": " + std::string(message));
 }
 
-void check_same_shape(const std::string& op, const Tensor& a, const Tensor& b) {
-  check(a.shape() == b.shape(), op, "shapes differ: " + shape_str(a.shape()) + " vs " + shape_str(b.shape()));
+void check_same_shape(std::string_view op, const Tensor& a, const Tensor& b) {
+  check(a.shape() == b.shape(), op,
+        [&] { return "shapes differ: " + shape_str(a.shape()) + " vs " + shape_str(b.shape()); });
 }
 
-void check_same_dtype_device(const std::string& op, const Tensor& a, const Tensor& b) {
+void check_same_dtype_device(std::string_view op, const Tensor& a, const Tensor& b) {
   check(a.dtype() == b.dtype(), op,
-        std::string("dtypes differ: ") + dtype_name(a.dtype()) + " vs " + dtype_name(b.dtype()));
+        [&] { return std::string("dtypes differ: ") + dtype_name(a.dtype()) + " vs " + dtype_name(b.dtype()); });
   check(a.device() == b.device(), op,
-        std::string("devices differ: ") + device_name(a.device()) + " vs " + device_name(b.device()));
+        [&] { return std::string("devices differ: ") + device_name(a.device()) + " vs " + device_name(b.device()); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,8 +90,8 @@ TensorImpl& Tensor::impl() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  check(shape.size() <= 4, "Tensor::empty", "at most 4 dimensions, got " + shape_str(shape));
-  for (int64_t d : shape) check(d >= 0, "Tensor::empty", "negative dimension in " + shape_str(shape));
+  check(shape.size() <= 4, "Tensor::empty", [&] { return "at most 4 dimensions, got " + shape_str(shape); });
+  for (int64_t d : shape) check(d >= 0, "Tensor::empty", [&] { return "negative dimension in " + shape_str(shape); });
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   impl->shape = shape;
@@ -108,7 +109,7 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return fu
 
 Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
   check(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector",
-        std::to_string(values.size()) + " values for shape " + shape_str(shape));
+        [&] { return std::to_string(values.size()) + " values for shape " + shape_str(shape); });
   Tensor host = empty(shape, DType::F64, Device::CPU);
   std::copy(values.begin(), values.end(), host.data_as<double>());
   return host.to(dtype).to(device);
@@ -116,7 +117,7 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
 
 Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape, Device device) {
   check(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_ints",
-        std::to_string(values.size()) + " values for shape " + shape_str(shape));
+        [&] { return std::to_string(values.size()) + " values for shape " + shape_str(shape); });
   Tensor host = empty(shape, DType::I32, Device::CPU);
   std::copy(values.begin(), values.end(), host.data_as<int32_t>());
   return host.to(device);
@@ -125,7 +126,7 @@ Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape,
 int64_t Tensor::size(int64_t axis) const {
   int64_t n = ndim();
   if (axis < 0) axis += n;
-  check(axis >= 0 && axis < n, "Tensor::size", "axis out of range for shape " + shape_str(shape()));
+  check(axis >= 0 && axis < n, "Tensor::size", [&] { return "axis out of range for shape " + shape_str(shape()); });
   return shape()[static_cast<size_t>(axis)];
 }
 
@@ -145,14 +146,15 @@ std::vector<double> Tensor::to_vector() const {
 }
 
 std::vector<int32_t> Tensor::to_ints() const {
-  check(dtype() == DType::I32, "Tensor::to_ints", std::string("expected i32, got ") + dtype_name(dtype()));
+  check(dtype() == DType::I32, "Tensor::to_ints",
+        [&] { return std::string("expected i32, got ") + dtype_name(dtype()); });
   Tensor host = to(Device::CPU);
   const int32_t* p = host.data_as<int32_t>();
   return std::vector<int32_t>(p, p + host.numel());
 }
 
 double Tensor::item() const {
-  check(numel() == 1, "Tensor::item", "expected one element, shape is " + shape_str(shape()));
+  check(numel() == 1, "Tensor::item", [&] { return "expected one element, shape is " + shape_str(shape()); });
   return to_vector()[0];
 }
 
@@ -178,8 +180,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::view(const Shape& new_shape) const {
   check(shape_numel(new_shape) == numel(), "Tensor::view",
-        "cannot view " + shape_str(shape()) + " as " + shape_str(new_shape));
-  check(new_shape.size() <= 4, "Tensor::view", "at most 4 dimensions, got " + shape_str(new_shape));
+        [&] { return "cannot view " + shape_str(shape()) + " as " + shape_str(new_shape); });
+  check(new_shape.size() <= 4, "Tensor::view", [&] { return "at most 4 dimensions, got " + shape_str(new_shape); });
   auto impl2 = std::make_shared<TensorImpl>();
   impl2->storage = impl().storage;
   impl2->shape = new_shape;
@@ -188,9 +190,10 @@ Tensor Tensor::view(const Shape& new_shape) const {
 }
 
 void Tensor::copy_from(const Tensor& src) const {
-  check(src.shape() == shape() && src.dtype() == dtype(), "Tensor::copy_from",
-        "need the same shape and dtype: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " +
-            shape_str(shape()) + " " + dtype_name(dtype()));
+  check(src.shape() == shape() && src.dtype() == dtype(), "Tensor::copy_from", [&] {
+    return "need the same shape and dtype: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " +
+           shape_str(shape()) + " " + dtype_name(dtype());
+  });
   if (nbytes() == 0) return;
   if (src.device() == device()) {
     backend(device()).copy(data(), src.data(), nbytes());

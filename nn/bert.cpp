@@ -113,12 +113,14 @@ BertForSequenceClassification::Output BertForSequenceClassification::forward(con
   BertSeams plain;
   BertSeams& s = seams ? *seams : plain;
   const int64_t T = batch.seq_len();
-  check(batch.input_ids.ndim() == 2, "bert", "input_ids must be [B, T], got " + shape_str(batch.input_ids.shape()));
+  check(batch.input_ids.ndim() == 2, "bert",
+        [&] { return "input_ids must be [B, T], got " + shape_str(batch.input_ids.shape()); });
   check(batch.token_type_ids.shape() == batch.input_ids.shape() && batch.attention_mask.shape() == batch.input_ids.shape(),
         "bert", "input_ids, token_type_ids and attention_mask must share one shape [B, T]");
-  check(T <= config_.max_position_embeddings, "bert",
-        "sequence length " + std::to_string(T) + " exceeds max_position_embeddings " +
-            std::to_string(config_.max_position_embeddings));
+  check(T <= config_.max_position_embeddings, "bert", [&] {
+    return "sequence length " + std::to_string(T) + " exceeds max_position_embeddings " +
+           std::to_string(config_.max_position_embeddings);
+  });
   check(batch.attention_mask.dtype() == dtype_, "bert", "attention_mask must have the model's dtype");
   s.begin_forward(batch, ctx);
 

@@ -9,7 +9,8 @@ namespace unipelt {
 AdamW::AdamW(std::vector<NamedTensor> params, const AdamWOptions& options)
     : params_(std::move(params)), options_(options) {
   for (const NamedTensor& p : params_) {
-    check(p.tensor.requires_grad(), "AdamW", p.name + " does not require a gradient: pass trainable parameters only");
+    check(p.tensor.requires_grad(), "AdamW",
+          [&] { return p.name + " does not require a gradient: pass trainable parameters only"; });
     m_.push_back(Tensor::zeros(p.tensor.shape(), p.tensor.dtype(), p.tensor.device()));
     v_.push_back(Tensor::zeros(p.tensor.shape(), p.tensor.dtype(), p.tensor.device()));
   }

@@ -52,9 +52,10 @@ void PrefixTuning::eject() {
 }
 
 void PrefixTuning::load_ejected(const Tensor& table) {
-  check(table.shape() == Shape({length_, int64_t{layers_} * 2 * hidden_}), "prefix",
-        "ejected prefix must be " + shape_str({length_, int64_t{layers_} * 2 * hidden_}) + ", got " +
-            shape_str(table.shape()));
+  check(table.shape() == Shape({length_, int64_t{layers_} * 2 * hidden_}), "prefix", [&] {
+    return "ejected prefix must be " + shape_str({length_, int64_t{layers_} * 2 * hidden_}) + ", got " +
+           shape_str(table.shape());
+  });
   ejected_ = table;
   embed = Tensor();
   mlp_in = Linear();

@@ -341,6 +341,24 @@ TEST_CASE("a product adds its input gradient straight into an existing one, copy
   }
 }
 
+TEST_CASE("check builds a lambda's message only when the check fails", "[autograd]") {
+  int built = 0;
+  auto message = [&] {
+    ++built;
+    return "got " + shape_str({2, 3});
+  };
+  check(true, "op", message);
+  CHECK(built == 0);
+  try {
+    check(false, "op", message);
+    FAIL("check(false, ...) did not throw");
+  } catch (const ShapeError& e) {
+    CHECK(std::string(e.what()) == "op: got [2, 3]");
+  }
+  CHECK(built == 1);
+  CHECK_THROWS_WITH(check(false, "op", "a constant message"), "op: a constant message");
+}
+
 TEST_CASE("shape errors name the op and the shapes", "[autograd]") {
   Tensor a = Tensor::zeros({2, 3}, DType::F64), b = Tensor::zeros({4, 5}, DType::F64);
   auto message = [](auto fn) {
