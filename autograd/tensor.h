@@ -132,7 +132,7 @@ class Tensor {
 // Throws ShapeError("op: message") unless cond holds. A message that has to be built (shapes, numbers)
 // is passed as a callable, [&] { return "got " + shape_str(s); }, and built only when the check fails:
 // every op runs its checks on every call, and building their strings eagerly (shape_str, to_string)
-// cost about 1 % of a training step in allocations and stream set-up.
+// cost about 0.6 % of a unipelt-apl training step in allocations and stream set-up.
 [[noreturn]] void throw_shape_error(std::string_view op, std::string_view message);
 inline void check(bool cond, std::string_view op, std::string_view message) {
   if (!cond) [[unlikely]]
