@@ -134,15 +134,13 @@ class Tensor {
 // every op runs its checks on every call, and building their strings eagerly (shape_str, to_string)
 // cost about 0.6 % of a unipelt-apl training step in allocations and stream set-up.
 [[noreturn]] void throw_shape_error(std::string_view op, std::string_view message);
+// (enable_if, not a requires clause: nvcc compiles this header for the CUDA backend as C++17.)
 inline void check(bool cond, std::string_view op, std::string_view message) {
-  if (!cond) [[unlikely]]
-    throw_shape_error(op, message);
+  if (!cond) throw_shape_error(op, message);
 }
-template <class MakeMessage>
-requires std::is_invocable_r_v<std::string, MakeMessage&>
+template <class MakeMessage, std::enable_if_t<std::is_invocable_r_v<std::string, MakeMessage&>, int> = 0>
 inline void check(bool cond, std::string_view op, MakeMessage&& make_message) {
-  if (!cond) [[unlikely]]
-    throw_shape_error(op, make_message());
+  if (!cond) throw_shape_error(op, make_message());
 }
 void check_same_shape(std::string_view op, const Tensor& a, const Tensor& b);
 void check_same_dtype_device(std::string_view op, const Tensor& a, const Tensor& b);
