@@ -65,6 +65,20 @@ Tensor empty_for(const GradTarget& target) { return Tensor::empty(target->shape,
 
 void accumulate_grad(const Tensor& t, const Tensor& g) { accumulate_grad(grad_target(t), g); }
 
+namespace {
+// The slot's (non-null) gradient, ready to be added into in place. It may share bytes with another
+// tensor's gradient or with a gradient a backward closure is still reading (the dy it is given);
+// adding in place would change both, so a shared gradient is copied first and the copy stored.
+Tensor gradient_to_add_into(GradSlot& slot) {
+  Tensor current(slot.grad);
+  if (current.storage().use_count() > 1) {
+    current = current.clone();
+    slot.grad = current.impl_ptr();
+  }
+  return current;
+}
+}  // namespace
+
 void accumulate_grad(const GradTarget& target, const Tensor& g) {
   if (!target) return;
   check(g.numel() == shape_numel(target->shape), "accumulate_grad",
@@ -77,26 +91,14 @@ void accumulate_grad(const GradTarget& target, const Tensor& g) {
     slot.grad = incoming.impl_ptr();
     return;
   }
-  Tensor current(slot.grad);
-  // The stored gradient may share bytes with another tensor's gradient or with a gradient a backward
-  // closure is still reading. Adding in place would then change both, so copy first.
-  if (current.storage().use_count() > 1) current = current.clone();
+  const Tensor current = gradient_to_add_into(slot);
   backend(slot.device).axpy(slot.dtype, incoming.numel(), 1.0, incoming.data(), current.data());
-  slot.grad = current.impl_ptr();
 }
 
 GradDestination grad_destination(const GradTarget& target) {
   if (!target) return {};
   if (!target->grad) return {empty_for(target), 0.0};
-  GradSlot& slot = *target;
-  Tensor current(slot.grad);
-  // As in accumulate_grad: bytes shared with another gradient (or with the dy the closure reads) are
-  // copied first, so that adding into them changes no other tensor.
-  if (current.storage().use_count() > 1) {
-    current = current.clone();
-    slot.grad = current.impl_ptr();
-  }
-  return {current, 1.0};
+  return {gradient_to_add_into(*target), 1.0};
 }
 
 void Tape::backward(const Tensor& loss) {
